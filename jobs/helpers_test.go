@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -24,8 +25,14 @@ func quiet() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-// brokerKinds are the implementations every engine test runs against.
-var brokerKinds = []string{"amqp", "memory"}
+// brokerKinds are the implementations every engine test runs against;
+// WARREN_TEST_BROKERS=memory (comma-separated) narrows them for a quick run.
+var brokerKinds = func() []string {
+	if v := os.Getenv("WARREN_TEST_BROKERS"); v != "" {
+		return strings.Split(v, ",")
+	}
+	return []string{"amqp", "memory"}
+}()
 
 func newBroker(t *testing.T, kind string) broker.Broker {
 	t.Helper()
