@@ -53,3 +53,17 @@ func ExampleEnv() {
 	}
 	// Output: images {"image":"cat.png","width":640}
 }
+
+// Drain runs what was enqueued with the real workers, synchronously.
+func ExampleEnv_Drain() {
+	env := jobstest.New()
+	defer env.Close()
+	workers := jobs.NewWorkers()
+	jobs.AddWorker(workers, ResizeWorker{})
+	ctx := context.Background()
+	_, _ = env.Client.Enqueue(ctx, Resize{Image: "a.png", Width: 640}, nil)
+	_, _ = env.Client.Enqueue(ctx, Resize{Image: "b.png", Width: 0}, nil) // SkipRetry: dead-lettered
+	res, err := env.Drain(ctx, workers)
+	fmt.Printf("%+v %v\n", res, err)
+	// Output: {Succeeded:1 Retried:0 Dead:1 Cancelled:0} <nil>
+}

@@ -2,7 +2,9 @@ package jobstest_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -80,3 +82,37 @@ func (f *fakeT) Fatalf(format string, args ...any) {
 	f.msg = fmt.Sprintf(format, args...)
 	panic("fatal")
 }
+
+func TestDrainRunsEverythingDue(t *testing.T) {
+	t.Parallel()
+	env := jobstest.NewEnv(t)
+	var ran atomic.Int32
+	workers := jobs.NewWorkers()
+	jobs.AddWorker(workers, jobs.WorkFunc(func(ctx context.Context, j *jobs.Job[Resize]) error {
+		ran.Add(1)
+		if j.Args.Width < 0 {
+			return errors.New("retry me")
+		}
+		return nil
+	}))
+	ctx := context.Background()
+	for i := 0; i < 50; i++ {
+		_, err := env.Client.Enqueue(ctx, Resize{Width: i}, &jobs.EnqueueOpts{Queue: "a"})
+		require.NoError(t, err)
+	}
+	_, err := env.Client.Enqueue(ctx, Resize{Width: -1}, &jobs.EnqueueOpts{Queue: "b"})
+	require.NoError(t, err)
+	_, err = env.Client.Enqueue(ctx, Resize{Width: 1}, &jobs.EnqueueOpts{Queue: "b", Delay: time.Hour})
+	require.NoError(t, err)
+	_, err = env.Client.Enqueue(ctx, unknown{}, &jobs.EnqueueOpts{Queue: "a"})
+	require.NoError(t, err)
+
+	res, err := env.Drain(ctx, workers, "a", "b")
+	require.NoError(t, err)
+	require.Equal(t, jobstest.DrainResult{Succeeded: 50, Retried: 1, Dead: 1}, res)
+	require.EqualValues(t, 51, ran.Load(), "the delayed task is not due")
+}
+
+type unknown struct{}
+
+func (unknown) Kind() string { return "nobody.handles" }
