@@ -52,32 +52,35 @@ func resolveShared() {
 	if !explicit || raw == "" {
 		raw, explicit = defaultURL, false
 	}
+	shared.url, shared.node, shared.err = resolve(raw, explicit)
+}
+
+// resolve returns raw if a broker answers there; else, unless raw was set
+// explicitly, the URL of a freshly started node.
+func resolve(raw string, explicit bool) (string, *Node, error) {
 	err := reachable(raw, 2*time.Second)
 	if err == nil {
-		shared.url = raw
-		return
+		return raw, nil, nil
 	}
 	if explicit {
-		shared.err = fmt.Errorf("amqptest: no RabbitMQ at %s (from $%s): %v; start that broker or unset %s",
+		return "", nil, fmt.Errorf("amqptest: no RabbitMQ at %s (from $%s): %v; start that broker or unset %s",
 			redact(raw), urlEnv, err, urlEnv)
-		return
 	}
 	if _, lookErr := serverScript(); lookErr != nil {
-		shared.err = fmt.Errorf("amqptest: no RabbitMQ at %s (%v) and rabbitmq-server is not installed: %s",
+		return "", nil, fmt.Errorf("amqptest: no RabbitMQ at %s (%v) and rabbitmq-server is not installed: %s",
 			redact(raw), err, installHint)
-		return
 	}
 	n, startErr := newNode()
 	if startErr == nil {
-		startErr = n.start()
+		if startErr = n.start(); startErr != nil {
+			n.destroy()
+		}
 	}
 	if startErr != nil {
-		shared.err = fmt.Errorf("amqptest: no RabbitMQ at %s (%v), and starting a throwaway node failed: %v",
+		return "", nil, fmt.Errorf("amqptest: no RabbitMQ at %s (%v), and starting a throwaway node failed: %v",
 			redact(raw), err, oneLine(startErr.Error()))
-		return
 	}
-	shared.node = n
-	shared.url = n.URL()
+	return n.URL(), n, nil
 }
 
 // reachable reports whether an AMQP handshake with the broker at amqpURL completes

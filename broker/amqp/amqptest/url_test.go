@@ -43,13 +43,39 @@ func TestRedact(t *testing.T) {
 
 func TestNoBrokerMessageIsOneLineWithoutPassword(t *testing.T) {
 	t.Parallel()
-	// A port nobody listens on: take one and release it.
+	err := reachable(deadURL(t), 500*time.Millisecond)
+	require.Error(t, err)
+	require.NotContains(t, err.Error(), "topsecret")
+	require.NotContains(t, err.Error(), "\n")
+}
+
+// deadURL returns an AMQP URL with a password on a port nobody listens on.
+func deadURL(t *testing.T) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	addr := ln.Addr().String()
 	ln.Close()
-	err = reachable("amqp://guest:topsecret@"+addr+"/", 500*time.Millisecond)
+	return "amqp://guest:topsecret@" + addr + "/"
+}
+
+func TestResolveExplicitURLMustAnswer(t *testing.T) {
+	t.Parallel()
+	_, node, err := resolve(deadURL(t), true)
 	require.Error(t, err)
-	require.NotContains(t, err.Error(), "topsecret")
-	require.NotContains(t, err.Error(), "\n")
+	require.Nil(t, node, "an explicit URL never falls back to a throwaway node")
+	msg := err.Error()
+	require.NotContains(t, msg, "topsecret")
+	require.NotContains(t, msg, "\n")
+	require.Contains(t, msg, "WARREN_AMQP_URL")
+}
+
+func TestResolveStartsThrowawayNode(t *testing.T) {
+	t.Parallel()
+	u, node, err := resolve(deadURL(t), false)
+	require.NoError(t, err)
+	require.NotNil(t, node)
+	t.Cleanup(node.destroy)
+	require.Equal(t, node.URL(), u)
+	require.NoError(t, reachable(u, 5*time.Second))
 }
