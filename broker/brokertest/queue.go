@@ -62,12 +62,15 @@ func testPurge(t *testing.T, x *bundle) {
 	q := x.queue()
 	dead := x.deadLetter(q, newMessage(q))
 	delayed := newMessage(q)
-	delayed.RunAt = time.Now().Add(time.Second)
+	delayed.RunAt = time.Now().Add(2 * time.Second) // well after the Purge below
 	x.publish(delayed)
 	x.publish(newMessages(q, 5)...)
 	x.waitStats(q, "Ready 5", func(s broker.QueueStats) bool { return s.Ready == 5 })
 
 	n, err := x.b.Purge(x.ctx, q)
+	if time.Now().After(delayed.RunAt) {
+		t.Fatal("setup took longer than the delay; cannot tell whether Purge removed the delayed message")
+	}
 	if err != nil || n != 5 {
 		t.Fatalf("Purge: %d, %v; want 5, nil", n, err)
 	}

@@ -16,9 +16,9 @@ import (
 const MaxPrefetch = 65535
 
 var (
-	errSettled  = errors.New("memory: delivery already settled")
-	errNilMsg   = errors.New("memory: nil message")
-	errSubEnded = fmt.Errorf("memory: subscription closed: %w", broker.ErrClosed)
+	errSettled  = errors.New("delivery already settled")
+	errNilMsg   = errors.New("nil message")
+	errSubEnded = fmt.Errorf("subscription closed: %w", broker.ErrClosed)
 )
 
 // Broker is an in-process broker.Broker. Create it with New; it is safe for

@@ -28,9 +28,11 @@
 //   - Delays are exact to the millisecond: a message is due at its RunAt.
 //     broker/amqp rounds a delay up to whole seconds.
 //   - Messages returned by Requeue or a subscription's Close go to the head of
-//     the queue, in the order they were first stored, ahead of all others.
+//     the queue, ahead of all others, in the order they were first stored.
 //     RabbitMQ's quorum queues (which warren uses) also serve returned
-//     messages first.
+//     messages first, but in the order they were returned (Close returns a
+//     channel's deliveries in delivery order), so the two differ when returns
+//     come out of store order. Nothing in warren depends on that order.
 //   - There is no delivery limit. On RabbitMQ a message returned to its queue
 //     50 times (x-delivery-limit) is dead-lettered by the broker itself.
 //   - Like the wire format, times are kept at millisecond precision (in the

@@ -73,14 +73,14 @@ func (s *subscription) stop(err error) {
 		s.cancelCtx()
 	}
 	s.q.removeSub(s)
+drain:
 	for {
 		select {
 		case d := <-s.ch:
 			s.giveBack(d.(*delivery))
-			continue
 		default:
+			break drain
 		}
-		break
 	}
 	close(s.ch)
 }
@@ -154,9 +154,9 @@ func (d *delivery) settle(ctx context.Context, what string, op func() error) err
 	case s.b.closed:
 		return fmt.Errorf("memory: %s: %w", what, broker.ErrClosed)
 	case d.settled:
-		return fmt.Errorf("%s: %w", what, errSettled)
+		return fmt.Errorf("memory: %s: %w", what, errSettled)
 	case s.closed:
-		return fmt.Errorf("%s: %w", what, errSubEnded)
+		return fmt.Errorf("memory: %s: %w", what, errSubEnded)
 	}
 	if err := op(); err != nil {
 		return fmt.Errorf("memory: %s: %w", what, err)
