@@ -1,0 +1,408 @@
+package amqp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/warrenjobs/warren/broker"
+)
+
+var (
+	// ErrBlocked reports a publish refused without trying because RabbitMQ
+	// blocked the publishing connection (a memory or disk alarm).
+	ErrBlocked = errors.New("broker blocked publishing (resource alarm)")
+	// ErrNotConnected reports a publish refused without trying because the
+	// publishing connection is lost and being recovered.
+	ErrNotConnected = errors.New("not connected to the broker (recovering)")
+	// ErrConnectionLost reports a publish whose confirm never came because
+	// the connection or channel was lost after the message was written: the
+	// broker may or may not have it.
+	ErrConnectionLost = errors.New("connection lost before the broker confirmed; the message may or may not be enqueued")
+)
+
+// outgoing is one message ready to be written.
+type outgoing struct {
+	id       string
+	queue    string // logical queue, for the topology cache; "" for the events stream
+	exchange string
+	key      string
+	pub      amqp.Publishing
+}
+
+// publisher owns the publishing connection and a pool of confirm-mode
+// channels on it. It recovers through the library; its recovery hooks mark a
+// channel down synchronously, before the library reconnects, so nothing is
+// written on a channel between its loss and its reopening (see pubChannel).
+type publisher struct {
+	log    *slog.Logger
+	conn   *amqp.Connection
+	pool   atomic.Pointer[[]*pubChannel] // set once, after every channel is open
+	next   atomic.Uint32
+	onLost func(err *amqp.Error) // called by the hooks, before recovery
+
+	blocked atomic.Pointer[string] // the alarm's reason while blocked
+}
+
+// pubChannel is one channel of the pool. mu is held for reading while
+// writing to the channel and for writing by the recovery hook that marks it
+// down; so a write either completes before the channel is marked down or
+// sees it down. The library reopens the channel in confirm mode; the state
+// listener marks it ready again.
+type pubChannel struct {
+	ch      *amqp.Channel
+	mu      sync.RWMutex
+	ready   bool
+	lost    chan struct{} // closed when the session in use is lost
+	returns *returnSet
+}
+
+func (pc *pubChannel) down() {
+	pc.mu.Lock()
+	if pc.ready {
+		pc.ready = false
+		close(pc.lost)
+	}
+	pc.mu.Unlock()
+}
+
+func (pc *pubChannel) up() {
+	pc.mu.Lock()
+	if !pc.ready && !pc.ch.IsClosed() {
+		pc.ready = true
+		pc.lost = make(chan struct{})
+	}
+	pc.mu.Unlock()
+}
+
+func (pc *pubChannel) isReady() bool {
+	pc.mu.RLock()
+	defer pc.mu.RUnlock()
+	return pc.ready
+}
+
+// publisherHooks is the publishing connection's amqp.ConnectionRecovery.
+type publisherHooks struct {
+	p   *publisher
+	def amqp.DefaultConnectionRecovery
+}
+
+func (h *publisherHooks) OnConnectionClose(conn *amqp.Connection, err *amqp.Error) {
+	h.p.log.Warn("amqp: publishing connection lost; recovering", "error", err)
+	h.p.blocked.Store(nil) // a new connection starts unblocked
+	for _, pc := range h.p.channels() {
+		pc.down()
+	}
+	h.p.onLost(err)
+	h.def.OnConnectionClose(conn, err)
+}
+
+func (h *publisherHooks) OnChannelClose(ch *amqp.Channel, err *amqp.Error) {
+	for _, pc := range h.p.channels() {
+		if pc.ch == ch && ch.IsClosed() {
+			pc.down()
+		}
+	}
+	h.p.onLost(err)
+	h.def.OnChannelClose(ch, err)
+}
+
+func newPublisher(ctx context.Context, cfg Config, onLost func(*amqp.Error)) (*publisher, error) {
+	p := &publisher{log: cfg.Logger, onLost: onLost}
+	conn, err := cfg.dial(ctx, "publish", cfg.recoveryConfig(&publisherHooks{p: p}))
+	if err != nil {
+		return nil, err
+	}
+	pool := make([]*pubChannel, cfg.PublishChannels)
+	for i := range pool {
+		ch, err := conn.Channel()
+		if err == nil {
+			err = ch.Confirm(false)
+		}
+		if err != nil {
+			_ = conn.Close()
+			return nil, fmt.Errorf("amqp: open publishing channel: %w", err)
+		}
+		pc := &pubChannel{ch: ch, ready: true, lost: make(chan struct{})}
+		pc.returns = watchReturns(ch)
+		states := make(chan *amqp.StateChanged, 16)
+		ch.NotifyStateChange(states)
+		go func() {
+			for s := range states {
+				if s.To == amqp.StateOpen {
+					pc.up()
+				}
+			}
+			pc.down()
+		}()
+		pool[i] = pc
+	}
+	p.pool.Store(&pool)
+	p.conn = conn
+
+	blocks := conn.NotifyBlocked(make(chan amqp.Blocking, 16))
+	go func() {
+		for b := range blocks {
+			if b.Active {
+				reason := b.Reason
+				p.blocked.Store(&reason)
+				p.log.Warn("amqp: broker blocked publishing", "reason", b.Reason)
+			} else {
+				p.blocked.Store(nil)
+				p.log.Info("amqp: broker unblocked publishing")
+			}
+		}
+	}()
+	states := make(chan *amqp.StateChanged, 16)
+	conn.NotifyStateChange(states)
+	go func() {
+		for s := range states {
+			if s.From == amqp.StateReconnecting && s.To == amqp.StateOpen {
+				p.log.Info("amqp: publishing connection recovered")
+			}
+		}
+	}()
+	return p, nil
+}
+
+// channels returns the pool; empty while it is being built (a connection lost
+// then fails Open anyway).
+func (p *publisher) channels() []*pubChannel {
+	if pool := p.pool.Load(); pool != nil {
+		return *pool
+	}
+	return nil
+}
+
+// pick returns a ready channel of the pool, round robin.
+func (p *publisher) pick() (*pubChannel, error) {
+	if b := p.blocked.Load(); b != nil {
+		return nil, fmt.Errorf("%w: %s", ErrBlocked, *b)
+	}
+	pool := p.channels()
+	n := uint32(len(pool))
+	start := p.next.Add(1)
+	for i := range n {
+		if pc := pool[(start+i)%n]; pc.isReady() {
+			return pc, nil
+		}
+	}
+	return nil, ErrNotConnected
+}
+
+// send writes outs on one channel, pipelined, then waits for every confirm.
+// It returns one error per message, nil when confirmed; a returned
+// (unroutable) message wraps broker.ErrUnroutable. It returns when ctx is done
+// at the latest: writes still in progress then finish in the background, and
+// their messages count as failed (the broker may still have them).
+func (p *publisher) send(ctx context.Context, outs []*outgoing) []error {
+	errs := make([]error, len(outs))
+	fail := func(err error) []error {
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs
+	}
+	if err := ctx.Err(); err != nil {
+		return fail(err)
+	}
+	pc, err := p.pick()
+	if err != nil {
+		return fail(err)
+	}
+
+	pc.mu.RLock()
+	if !pc.ready {
+		pc.mu.RUnlock()
+		return fail(ErrNotConnected)
+	}
+	lost := pc.lost
+	dcs := make([]*amqp.DeferredConfirmation, len(outs))
+	werrs := make([]error, len(outs))
+	written := make(chan struct{})
+	go func() {
+		defer close(written)
+		defer pc.mu.RUnlock()
+		for i, o := range outs {
+			dcs[i], werrs[i] = pc.ch.PublishWithDeferredConfirmWithContext(ctx, o.exchange, o.key, true, false, o.pub)
+		}
+	}()
+	select {
+	case <-written:
+	case <-ctx.Done():
+		return fail(ctx.Err())
+	}
+
+	var asked []string
+	for i, dc := range dcs {
+		if werrs[i] != nil {
+			errs[i] = werrs[i]
+			continue
+		}
+		errs[i] = waitConfirm(ctx, dc, lost)
+		if errs[i] == nil {
+			asked = append(asked, outs[i].id)
+		}
+	}
+	if len(asked) == 0 {
+		return errs
+	}
+	returned, err := pc.returns.take(ctx, asked)
+	j := 0
+	for i := range outs {
+		if errs[i] != nil || werrs[i] != nil {
+			continue
+		}
+		switch {
+		case err != nil:
+			errs[i] = err
+		case returned[j]:
+			errs[i] = broker.ErrUnroutable
+		}
+		j++
+	}
+	return errs
+}
+
+// waitConfirm waits for one publisher confirm. A confirm that is already in
+// wins over a lost session or a done context.
+func waitConfirm(ctx context.Context, dc *amqp.DeferredConfirmation, lost <-chan struct{}) error {
+	select {
+	case <-dc.Done():
+	case <-lost:
+	case <-ctx.Done():
+	}
+	select {
+	case <-dc.Done():
+		if dc.Acked() {
+			return nil
+		}
+		select {
+		case <-lost:
+			return ErrConnectionLost
+		default:
+			return broker.ErrNacked
+		}
+	default:
+	}
+	select {
+	case <-lost:
+		return ErrConnectionLost
+	default:
+		return ctx.Err()
+	}
+}
+
+func (p *publisher) close() {
+	if p.conn != nil {
+		_ = p.conn.CloseDeadline(time.Now().Add(5 * time.Second))
+	}
+}
+
+// returnSet collects a channel's basic.returns so that a confirmed publish
+// can be checked for having been returned (mandatory, unroutable).
+//
+// RabbitMQ sends basic.return before the basic.ack of the same message on the
+// same channel, and the library's reader goroutine pushes the return onto the
+// listener before it resolves the confirm. One goroutine (watch) is the only
+// receiver of the listener and the only owner of the set; a question asked
+// after a confirm is answered by that goroutine after it drained whatever the
+// listener holds, so a return pushed before the confirm is always seen. The
+// listener never fills, because watch always drains it (a full listener would
+// stall the reader for 5 s and then drop the return: a false success).
+type returnSet struct {
+	returns chan amqp.Return
+	asks    chan returnQuestion
+	done    chan struct{} // closed when the channel's listener closed for good
+}
+
+type returnQuestion struct {
+	ids   []string
+	reply chan []bool
+}
+
+func watchReturns(ch *amqp.Channel) *returnSet {
+	rs := &returnSet{
+		returns: ch.NotifyReturn(make(chan amqp.Return, 1024)),
+		asks:    make(chan returnQuestion),
+		done:    make(chan struct{}),
+	}
+	go rs.watch()
+	return rs
+}
+
+type returned struct {
+	n  int
+	at time.Time
+}
+
+func (rs *returnSet) watch() {
+	defer close(rs.done)
+	set := make(map[string]returned)
+	add := func(r amqp.Return) {
+		e := set[r.MessageId]
+		set[r.MessageId] = returned{e.n + 1, time.Now()}
+		if len(set) > 4096 {
+			// Returns nobody asked about: their publishers gave up waiting.
+			for id, e := range set {
+				if time.Since(e.at) > time.Minute {
+					delete(set, id)
+				}
+			}
+		}
+	}
+	for {
+		select {
+		case r, ok := <-rs.returns:
+			if !ok {
+				return
+			}
+			add(r)
+		case q := <-rs.asks:
+			for drained := false; !drained; {
+				select {
+				case r, ok := <-rs.returns:
+					if !ok {
+						drained = true
+						break
+					}
+					add(r)
+				default:
+					drained = true
+				}
+			}
+			answer := make([]bool, len(q.ids))
+			for i, id := range q.ids {
+				if e, ok := set[id]; ok {
+					answer[i] = true
+					if e.n--; e.n == 0 {
+						delete(set, id)
+					} else {
+						set[id] = e
+					}
+				}
+			}
+			q.reply <- answer
+		}
+	}
+}
+
+// take reports, for each id confirmed on the channel, whether it was
+// returned, and forgets those returns.
+func (rs *returnSet) take(ctx context.Context, ids []string) ([]bool, error) {
+	q := returnQuestion{ids: ids, reply: make(chan []bool, 1)}
+	select {
+	case rs.asks <- q:
+	case <-rs.done:
+		return nil, ErrConnectionLost
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return <-q.reply, nil
+}
