@@ -133,6 +133,7 @@ func TestWeightedQueuesAllServed(t *testing.T) {
 		w := jobs.NewWorkers()
 		jobs.AddWorker(w, jobs.WorkFunc(func(ctx context.Context, j *jobs.Job[echoArgs]) error {
 			seen.add(j.Queue)
+			time.Sleep(2 * time.Millisecond) // slower than the broker refills the prefetch window
 			return nil
 		}))
 		client := newClient(t, b)
