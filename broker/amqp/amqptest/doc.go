@@ -42,6 +42,20 @@
 // The node [URL] may start is shared by every test of the binary and lives until
 // the binary exits; the nodes of [StartNode] are removed by t.Cleanup.
 //
+// # Facts worth knowing (RabbitMQ 3.10.8, amqp091-go 1.17)
+//
+//   - As root, /usr/sbin/rabbitmqctl is Debian's wrapper: it runs the real CLI as
+//     the rabbitmq user with that user's cookie (/var/lib/rabbitmq/.erlang.cookie),
+//     while /usr/lib/rabbitmq/bin/rabbitmqctl run as root reads /root/.erlang.cookie
+//     and cannot reach a node the wrapper started. Nodes of this package carry their
+//     own cookie, so [Node.Ctl] works either way.
+//   - A quorum queue declared less than about a second before a kill -9 comes back
+//     empty: RabbitMQ records its Raft server in a DETS table saved every 500 ms.
+//     [Node.Kill] syncs that table first; see there.
+//   - Through a blackholed [Proxy], amqp091-go closes the connection after 1.5
+//     heartbeat intervals without a byte (it checks every half interval and allows
+//     three misses); RabbitMQ gives up on its side after two intervals.
+//
 // # Example
 //
 //	func TestSurvivesBrokerCrash(t *testing.T) {
