@@ -1,9 +1,12 @@
 package jobs
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"time"
 )
 
@@ -71,6 +74,8 @@ func (f workFunc[T]) Work(ctx context.Context, job *Job[T]) error { return f(ctx
 type handler interface {
 	// decode parses raw args; the error means the payload has the wrong shape.
 	decode(t *task) (run func(ctx context.Context) error, err error)
+	// decodeArgs parses raw args strictly, for Workers.DecodeArgs.
+	decodeArgs(data []byte) (JobArgs, error)
 }
 
 // task is one delivery being executed, in the runner's own terms.
@@ -108,4 +113,17 @@ func (h typedHandler[T]) decode(t *task) (func(ctx context.Context) error, error
 		t.nextRetry = func() time.Duration { return w.NextRetry(job) }
 	}
 	return func(ctx context.Context) error { return h.worker.Work(ctx, job) }, nil
+}
+
+func (h typedHandler[T]) decodeArgs(data []byte) (JobArgs, error) {
+	var args T
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&args); err != nil {
+		return nil, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("unexpected data after the JSON value")
+	}
+	return args, nil
 }

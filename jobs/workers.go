@@ -61,6 +61,23 @@ func (w *Workers) Kinds() []string {
 	return kinds
 }
 
+// DecodeArgs decodes data, a task's JSON args given from outside the program
+// (a command line, another service), into the args type registered for kind,
+// ready to pass to Client.Enqueue. It decodes strictly, so that a typo is
+// caught before anything is enqueued: an unknown field or trailing data is an
+// error. An unregistered kind is an error wrapping ErrUnknownKind.
+func (w *Workers) DecodeArgs(kind string, data []byte) (JobArgs, error) {
+	h, ok := w.lookup(kind)
+	if !ok {
+		return nil, fmt.Errorf("%w %q", ErrUnknownKind, kind)
+	}
+	args, err := h.decodeArgs(data)
+	if err != nil {
+		return nil, fmt.Errorf("args of kind %q: %w", kind, err)
+	}
+	return args, nil
+}
+
 func (w *Workers) lookup(kind string) (handler, bool) {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
