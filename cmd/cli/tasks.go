@@ -183,7 +183,7 @@ func printTask(w io.Writer, ti TaskInfo) error {
 	for _, e := range ti.Events {
 		took := "-"
 		if e.Duration > 0 {
-			took = e.Duration.Round(time.Millisecond).String()
+			took = roundDuration(e.Duration).String()
 		}
 		detail := e.Error
 		if !e.RunAt.IsZero() {
@@ -196,6 +196,18 @@ func printTask(w io.Writer, ti TaskInfo) error {
 		t.row(e.Time.Local().Format("15:04:05.000"), string(e.Type), attempt, orDash(e.Worker), took, truncate(detail, 80))
 	}
 	return t.flush()
+}
+
+// roundDuration keeps three significant digits or so: 1.23s, 45ms, 12µs.
+func roundDuration(d time.Duration) time.Duration {
+	switch {
+	case d >= time.Second:
+		return d.Round(10 * time.Millisecond)
+	case d >= time.Millisecond:
+		return d.Round(10 * time.Microsecond)
+	default:
+		return d.Round(time.Microsecond)
+	}
 }
 
 func orDash(s string) string {

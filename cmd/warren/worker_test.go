@@ -21,12 +21,22 @@ func TestWorkerWarmShutdown(t *testing.T) {
 	s := setup(t)
 	q := s.queue()
 	s.ok("enqueue", "demo.sleep", `{"ms":3000}`, "--queue", q, "--count", "6", "--quiet")
-	w := s.start("worker", "--queues", q, "--concurrency", "2", "--log-format", "json")
+	w := s.start("worker", "--queues", q, "--concurrency", "2", "--log-format", "json", "--http", "127.0.0.1:0")
+	addr, _ := w.logLine("http server listening", 10*time.Second)["addr"].(string)
 
 	// Two delivered (prefetch = concurrency = 2), four still ready.
 	require.Eventually(t, func() bool { return s.stats(q).Ready == 4 }, 20*time.Second, 20*time.Millisecond)
+	code, _ := get(t, "http://"+addr+"/readyz")
+	require.Equal(t, http.StatusOK, code)
 	w.signal(syscall.SIGTERM)
 	w.logLine("shutting down: finishing running tasks (signal again to exit now)", 5*time.Second)
+	// While the running tasks finish, the worker is alive but not ready.
+	require.Eventually(t, func() bool {
+		code, body := get(t, "http://"+addr+"/readyz")
+		return code == http.StatusServiceUnavailable && body == "shutting down\n"
+	}, 2*time.Second, 10*time.Millisecond)
+	code, _ = get(t, "http://"+addr+"/healthz")
+	require.Equal(t, http.StatusOK, code)
 	require.Equal(t, 0, w.wait(20*time.Second), w.stderr.String())
 
 	stopped := w.logLine("worker stopped", time.Second)
