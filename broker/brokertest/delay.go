@@ -74,6 +74,7 @@ func testRetryImmediate(t *testing.T, x *bundle) {
 // time.
 func testPublishDelayed(t *testing.T, x *bundle) {
 	q := x.queue()
+	x.declare(q) // measure the delay, not the first declare
 	m := newMessage(q)
 	m.RunAt = time.Now().Add(2 * time.Second)
 	x.publish(m)
@@ -91,6 +92,7 @@ func testPublishDelayed(t *testing.T, x *bundle) {
 // one arrives first, and each arrives on time.
 func testMixedDelays(t *testing.T, x *bundle) {
 	q := x.queue()
+	x.declare(q) // measure the delays, not the first declare
 	now := time.Now()
 	long, short := newMessage(q), newMessage(q)
 	long.RunAt = now.Add(2 * time.Second)
