@@ -40,7 +40,7 @@
 //
 // # Who closes the broker
 //
-// The suite does. Each subtest calls newBroker once (a few call it twice), and
+// The suite does. Each subtest calls newBroker once (Closed calls it twice), and
 // registers Close with t.Cleanup right away, so it runs after the subtest's
 // queues were deleted. newBroker should fail the test (t.Fatal) if it cannot
 // connect, and may register its own cleanups for anything else it set up.

@@ -26,7 +26,7 @@ func TestFaulty(t *testing.T) {
 	}
 	brokertest.Run(t, func(t *testing.T) broker.Broker {
 		return &faultyBroker{Broker: memory.New(memory.Config{}), fault: fault}
-	}, brokertest.Features{DelayTolerance: 200 * time.Millisecond})
+	}, brokertest.Features{DelayTolerance: 500 * time.Millisecond})
 }
 
 // A suite that cannot fail is worse than none: each fault below is a plausible
