@@ -32,7 +32,8 @@
 // polls (10 s at most); absence ("nothing else arrives") is checked over a
 // 300 ms quiet window. The longest delay the suite asks for is 2 s. Subtests
 // mostly wait, so raise go test's -parallel (default GOMAXPROCS): on 2 cores
-// the memory broker takes about 7 s at the default and 3 s with -parallel 32.
+// the memory broker takes about 7 s at the default and 3 s with -parallel 32;
+// broker/amqp against a local RabbitMQ about 10 s and 5 s.
 //
 // The events log is shared by everything that uses a broker (on RabbitMQ one
 // stream for all tests and runs), so the events subtests recognise their own
