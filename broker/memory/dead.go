@@ -30,8 +30,8 @@ func (b *Broker) Dead(ctx context.Context, queue string, limit int) ([]*broker.M
 
 // RetryDead moves the dead letters with the given IDs (all when ids is nil,
 // none when it is empty) back to the work queue, each with its failure fields
-// cleared and RetryBase set to Attempt. A dead letter whose RunAt lies in the
-// future waits for it, as any published message does.
+// cleared, RunAt cleared (it is due at once) and RetryBase set to Attempt, as
+// broker/amqp does.
 func (b *Broker) RetryDead(ctx context.Context, queue string, ids []string) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -43,7 +43,7 @@ func (b *Broker) RetryDead(ctx context.Context, queue string, ids []string) (int
 	for _, m := range moved {
 		m.Queue = queue
 		m.LastError, m.Stack, m.DeadReason = "", "", ""
-		m.FailedAt, m.DeadAt = time.Time{}, time.Time{}
+		m.FailedAt, m.DeadAt, m.RunAt = time.Time{}, time.Time{}, time.Time{}
 		m.RetryBase = m.Attempt
 		b.publishLocked(m)
 	}
