@@ -1,0 +1,153 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Report is the outcome of one bench run. Its JSON form is what
+// `warren bench --json` prints.
+type Report struct {
+	StartedAt time.Time  `json:"started_at"`
+	Seconds   float64    `json:"seconds"` // wall time of the whole run
+	Broker    string     `json:"broker"`  // e.g. "RabbitMQ 3.10.8"
+	Machine   Machine    `json:"machine"`
+	Settings  Settings   `json:"settings"`
+	Scenarios []Scenario `json:"scenarios"`
+}
+
+// Machine describes where the run happened.
+type Machine struct {
+	CPUs      int     `json:"cpus"`
+	OS        string  `json:"os"` // GOOS/GOARCH
+	Go        string  `json:"go"`
+	LoadStart float64 `json:"load_avg_start"` // 1-minute load average when the run started
+	LoadEnd   float64 `json:"load_avg_end"`
+}
+
+// Settings are the knobs the run used.
+type Settings struct {
+	N           int `json:"n"`
+	Prefetch    int `json:"prefetch"`
+	Concurrency int `json:"concurrency"`
+	ArgsBytes   int `json:"args_bytes"`
+}
+
+// Scenario is one scenario's figures: one or more lines, each warren beside
+// its baseline.
+type Scenario struct {
+	Name    string   `json:"name"`
+	Seconds float64  `json:"seconds"`
+	Lines   []Line   `json:"lines"`
+	Notes   []string `json:"notes,omitempty"`
+}
+
+// Line is one figure of warren beside the same figure of its baseline (raw
+// amqp091-go, except for events-cost, whose baseline is warren with events
+// off). Ratio is Warren/Raw.
+type Line struct {
+	Metric   string  `json:"metric"`
+	Unit     string  `json:"unit"`
+	Warren   float64 `json:"warren"`
+	Raw      float64 `json:"raw"`
+	Baseline string  `json:"baseline"` // what the raw column measured
+	Ratio    float64 `json:"ratio"`
+	Target   string  `json:"target,omitempty"` // e.g. ">= 0.80"
+	Met      *bool   `json:"met,omitempty"`    // nil when the line has no target
+}
+
+// Baselines.
+const (
+	baselineRaw       = "raw amqp091-go"
+	baselineEventsOff = "warren, events off"
+)
+
+// line builds a Line, computing its ratio and checking its target: ">= x" or
+// "<= x" on the ratio, or "" for none.
+func line(metric, unit string, warren, raw float64, baseline, target string) Line {
+	l := Line{Metric: metric, Unit: unit, Warren: round(warren), Raw: round(raw), Baseline: baseline, Target: target}
+	if raw != 0 {
+		l.Ratio = round3(warren / raw)
+	}
+	var limit float64
+	switch {
+	case strings.HasPrefix(target, ">= "):
+		if _, err := fmt.Sscan(target[3:], &limit); err == nil {
+			met := l.Ratio >= limit
+			l.Met = &met
+		}
+	case strings.HasPrefix(target, "<= "):
+		if _, err := fmt.Sscan(target[3:], &limit); err == nil {
+			met := l.Ratio <= limit && l.Ratio > 0
+			l.Met = &met
+		}
+	}
+	return l
+}
+
+// round keeps figures readable: 3 significant decimals below 10, 1 below
+// 1,000, none above.
+func round(v float64) float64 {
+	switch a := math.Abs(v); {
+	case a >= 1000:
+		return math.Round(v)
+	case a >= 10:
+		return math.Round(v*10) / 10
+	default:
+		return round3(v)
+	}
+}
+
+func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
+
+// WriteJSON prints r as indented JSON.
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// WriteText prints r as a table for humans.
+func (r *Report) WriteText(w io.Writer) error {
+	fmt.Fprintf(w, "%s, %d CPUs, %s, %s; n=%d prefetch=%d concurrency=%d; load average %.2f -> %.2f\n\n",
+		r.Broker, r.Machine.CPUs, r.Machine.OS, r.Machine.Go, r.Settings.N, r.Settings.Prefetch,
+		r.Settings.Concurrency, r.Machine.LoadStart, r.Machine.LoadEnd)
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario\tmetric\twarren\tbaseline\tratio\ttarget\t")
+	for _, s := range r.Scenarios {
+		for _, l := range s.Lines {
+			target := l.Target
+			if l.Met != nil {
+				if *l.Met {
+					target += " ok"
+				} else {
+					target += " MISSED"
+				}
+			}
+			base := fmt.Sprintf("%s (%s)", format(l.Raw), l.Baseline)
+			fmt.Fprintf(tw, "%s\t%s [%s]\t%s\t%s\t%.3f\t%s\t\n", s.Name, l.Metric, l.Unit, format(l.Warren), base, l.Ratio, target)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, s := range r.Scenarios {
+		for _, n := range s.Notes {
+			fmt.Fprintf(w, "%s: %s\n", s.Name, n)
+		}
+	}
+	_, err := fmt.Fprintf(w, "\ntook %.1f s\n", r.Seconds)
+	return err
+}
+
+func format(v float64) string {
+	if v == math.Trunc(v) {
+		return fmt.Sprintf("%.0f", v)
+	}
+	return fmt.Sprintf("%g", v)
+}
