@@ -167,7 +167,7 @@ func TestDeepCopies(t *testing.T) {
 	dead.Meta["k"] = "changed by caller"
 	d.Message().Meta["k"] = "changed by consumer"
 
-	got, err := b.Dead(ctx, "q", 0)
+	got, err := b.Dead(ctx, "q", 1000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +175,7 @@ func TestDeepCopies(t *testing.T) {
 		t.Fatalf("stored dead letter changed through a caller's pointer: %+v", got)
 	}
 	got[0].Meta["k"] = "changed by browser"
-	again, _ := b.Dead(ctx, "q", 0)
+	again, _ := b.Dead(ctx, "q", 1000)
 	if again[0].Meta["k"] != "v" {
 		t.Fatal("Dead returned the stored message, not a copy")
 	}
@@ -461,7 +461,7 @@ func TestConcurrentUse(t *testing.T) {
 			case <-consumed:
 				return
 			default:
-				if _, err := b.Dead(ctx, "q", 0); err != nil {
+				if _, err := b.Dead(ctx, "q", 1000); err != nil {
 					t.Error(err)
 					return
 				}
@@ -494,7 +494,7 @@ func TestConcurrentUse(t *testing.T) {
 			t.Errorf("task %s acked %d times", id, n)
 		}
 	}
-	dead, _ := b.Dead(ctx, "q", 0)
+	dead, _ := b.Dead(ctx, "q", 1000)
 	for _, m := range dead {
 		if acked[m.ID] != 0 {
 			t.Errorf("task %s both acked and dead", m.ID)

@@ -9,7 +9,7 @@ import (
 )
 
 // Dead returns copies of up to limit of the queue's dead letters, oldest first
-// (all of them when limit <= 0). Browsing changes nothing.
+// (none when limit <= 0, as broker/amqp). Browsing changes nothing.
 func (b *Broker) Dead(ctx context.Context, queue string, limit int) ([]*broker.Message, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -17,10 +17,7 @@ func (b *Broker) Dead(ctx context.Context, queue string, limit int) ([]*broker.M
 	if err != nil {
 		return nil, fmt.Errorf("memory: dead: %w", err)
 	}
-	n := len(q.dead)
-	if limit > 0 {
-		n = min(n, limit)
-	}
+	n := max(min(len(q.dead), limit), 0)
 	out := make([]*broker.Message, n)
 	for i := range out {
 		out[i] = q.dead[i].Clone()

@@ -44,7 +44,8 @@
 //   - Stats.Ready counts ready messages only: not unsettled deliveries, not
 //     delayed messages (held by the delay router, not yet in the queue), as
 //     RabbitMQ's message count.
-//   - Dead(limit <= 0) returns every dead letter.
+//   - Dead returns up to limit dead letters however large limit is
+//     (broker/amqp: at most 65535 per call); none for limit <= 0.
 //   - Retry and DeadLetter with an empty Queue in the message use the
 //     delivery's queue.
 //   - DeleteQueue ends the queue's subscriptions (Err wraps

@@ -12,5 +12,5 @@ import (
 func TestConformance(t *testing.T) {
 	brokertest.Run(t, func(t *testing.T) broker.Broker {
 		return memory.New(memory.Config{})
-	}, brokertest.Features{DelayTolerance: 100 * time.Millisecond})
+	}, brokertest.Features{DelayTolerance: 250 * time.Millisecond})
 }
