@@ -25,9 +25,10 @@ type Broker interface {
 	// not named in the error was confirmed.
 	Publish(ctx context.Context, msgs []*Message) error
 
-	// Consume starts delivering messages from queue, with at most prefetch
-	// unsettled deliveries outstanding. Deliveries keep arriving (across connection
-	// loss) until the subscription is stopped or ctx is cancelled.
+	// Consume declares queue and starts delivering its messages, with at most
+	// prefetch (1..65535) unsettled deliveries outstanding. Deliveries keep
+	// arriving (across connection loss) until the subscription is stopped or
+	// ctx is cancelled.
 	Consume(ctx context.Context, queue string, prefetch int) (Subscription, error)
 
 	// Stats reports a queue's figures as the broker knows them.
@@ -39,14 +40,15 @@ type Broker interface {
 	Purge(ctx context.Context, queue string) (int, error)
 
 	// Dead returns up to limit dead letters of queue, oldest first, without
-	// removing or reordering any. Browsing never loses a dead letter.
+	// removing or reordering any; a limit of 0 or less returns none (RabbitMQ
+	// caps one call at 65535). Browsing never loses a dead letter.
 	Dead(ctx context.Context, queue string, limit int) ([]*Message, error)
 
 	// RetryDead moves the dead letters with the given task IDs (all of them when
 	// ids is nil) back to the work queue: each is republished with confirms
 	// before it is removed from the dead-letter queue, with its failure fields
-	// cleared and RetryBase set to its Attempt (a fresh retry budget). It returns
-	// how many it moved.
+	// and RunAt cleared and RetryBase set to its Attempt (a fresh retry budget).
+	// An empty, non-nil ids acts on none. It returns how many it moved.
 	RetryDead(ctx context.Context, queue string, ids []string) (int, error)
 
 	// DeleteDead removes the dead letters with the given task IDs (all when ids
@@ -79,14 +81,17 @@ type Subscription interface {
 	// Deliveries yields messages. It is closed after Stop, or when the
 	// subscription ends for good (the error is then reported by Err).
 	Deliveries() <-chan Delivery
-	// Stop cancels the consumer: no new deliveries arrive. Deliveries already
+	// Stop cancels the consumer: no new deliveries arrive, and deliveries the
+	// caller has not received yet go back to the queue. Deliveries already
 	// received but not yet settled stay the caller's to settle (or Requeue)
 	// until Close.
 	Stop(ctx context.Context) error
 	// Close ends the subscription; any delivery still unsettled goes back to the
 	// queue (it will be delivered again).
 	Close() error
-	// Err reports why the subscription ended, nil if it was stopped.
+	// Err reports why the subscription ended: nil if it was stopped, closed or
+	// its context cancelled; an error wrapping ErrQueueNotFound if its queue
+	// was deleted.
 	Err() error
 }
 
@@ -103,7 +108,8 @@ type Delivery interface {
 	Ack(ctx context.Context) error
 	// Retry publishes next (normally the same task with Attempt advanced and
 	// LastError set) to be delivered at next.RunAt, waits for its confirm, then
-	// removes this delivery.
+	// removes this delivery. An empty next.Queue means the delivery's queue.
+	// Settling a delivery a second time returns an error and sends nothing.
 	Retry(ctx context.Context, next *Message) error
 	// DeadLetter publishes dead to the queue's dead-letter queue, waits for its
 	// confirm, then removes this delivery.
