@@ -474,9 +474,10 @@ func TestHeaders(t *testing.T) {
 	doc.Find("script[src], link[rel=stylesheet]").Each(func(_ int, s *goquery.Selection) {
 		assetPaths = append(assetPaths, s.AttrOr("src", s.AttrOr("href", "")))
 	})
-	require.Len(t, assetPaths, 3)
+	doc.Find("link[rel=icon]").Each(func(_ int, s *goquery.Selection) { assetPaths = append(assetPaths, s.AttrOr("href", "")) })
+	require.Len(t, assetPaths, 4)
 	for _, p := range assetPaths {
-		require.Regexp(t, `^\./assets/[a-z.]+\.[0-9a-f]{16}\.(js|css)$`, p)
+		require.Regexp(t, `^\./assets/[a-z.]+\.[0-9a-f]{16}\.(js|css|svg)$`, p)
 		resp := bd.get(t, strings.TrimPrefix(p, "."))
 		require.Equal(t, http.StatusOK, resp.StatusCode, p)
 		require.Equal(t, "public, max-age=31536000, immutable", resp.Header.Get("Cache-Control"), p)

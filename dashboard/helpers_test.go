@@ -270,10 +270,11 @@ func (bd *bundle) doc(t *testing.T, path string) *goquery.Document {
 	return doc
 }
 
-// eventually polls cond every 20 ms for up to 10 s.
+// eventually polls cond every 20 ms for up to 30 s (CI runs every package
+// at once on two cores).
 func eventually(t *testing.T, cond func() bool, msg string) {
 	t.Helper()
-	require.Eventually(t, cond, 10*time.Second, 20*time.Millisecond, msg)
+	require.Eventually(t, cond, 30*time.Second, 20*time.Millisecond, msg)
 }
 
 func testid(doc *goquery.Document, id string) *goquery.Selection {

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/warrenjobs/warren/broker"
 	"github.com/warrenjobs/warren/dashboard/api"
@@ -16,7 +17,7 @@ func (d *Dashboard) overviewPage(w http.ResponseWriter, r *http.Request) {
 	p := d.page(r, "Overview", "overview")
 	qs, hist := d.queues(r.Context(), p.Now)
 	ws := d.store.Workers(p.Now)
-	m := view.Overview{Queues: qs, History: hist, Totals: d.store.Totals(p.Now),
+	m := view.Overview{Queues: qs, History: hist, Totals: sumHistory(hist, p.Now),
 		WorkersOnline: countOnline(ws), WorkersTotal: len(ws)}
 	d.render(w, r, http.StatusOK, view.OverviewPage(p, m), view.OverviewLive(p, m))
 }
@@ -211,4 +212,27 @@ func plural(n int, noun string) string {
 		return "1 " + noun
 	}
 	return strconv.Itoa(n) + " " + noun + "s"
+}
+
+// sumHistory adds up the per-minute counts of the queues shown.
+func sumHistory(hist map[string][]api.Minute, now time.Time) []api.Minute {
+	var out []api.Minute
+	for _, h := range hist {
+		if out == nil {
+			out = make([]api.Minute, len(h))
+			for i := range h {
+				out[i].Time = h[i].Time
+			}
+		}
+		for i := range h {
+			out[i].Enqueued += h[i].Enqueued
+			out[i].Succeeded += h[i].Succeeded
+			out[i].Failed += h[i].Failed
+			out[i].Dead += h[i].Dead
+		}
+	}
+	if out == nil {
+		out = history.EmptyHistory(now)
+	}
+	return out
 }

@@ -31,7 +31,7 @@ func (d *Dashboard) page(r *http.Request, title, section string) view.Page {
 	return view.Page{
 		Root: root, Self: self, Title: title, Section: section, Refresh: refresh,
 		ReadOnly: d.cfg.ReadOnly, Replaying: d.Replaying(), Now: d.now(),
-		CSS: assets.Path("style.css"), JS: assets.Path("app.js"), HTMX: assets.Path("htmx.min.js"),
+		Icon: assets.Path("favicon.svg"), CSS: assets.Path("style.css"), JS: assets.Path("app.js"), HTMX: assets.Path("htmx.min.js"),
 	}
 }
 

@@ -232,16 +232,7 @@ func (s *Store) Activity(names []string, now time.Time) map[string]Activity {
 	return out
 }
 
-// Totals sums the history of every known queue.
-func (s *Store) Totals(now time.Time) []api.Minute {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	var h []api.Minute
-	if len(s.queues) == 0 {
-		return (*queue)(nil).history(now, nil)
-	}
-	for _, q := range s.queues {
-		h = q.history(now, h)
-	}
-	return h
+// EmptyHistory is a Window of empty minutes up to now.
+func EmptyHistory(now time.Time) []api.Minute {
+	return (*queue)(nil).history(now, nil)
 }

@@ -80,7 +80,9 @@ func TestLifecycleAnyOrder(t *testing.T) {
 func TestRequeuedDeadLetterRunsAgain(t *testing.T) {
 	t.Parallel()
 	s := New(Limits{})
-	s.Apply([]jobs.Event{enq("t1", "q", 0), beat("w1", 0, "q"), step(jobs.EventStarted, "t1", 1, 1, "w1"), step(jobs.EventDead, "t1", 1, 2, "w1")})
+	dead := step(jobs.EventDead, "t1", 1, 2, "w1")
+	dead.Error = "boom"
+	s.Apply([]jobs.Event{enq("t1", "q", 0), beat("w1", 0, "q"), step(jobs.EventStarted, "t1", 1, 1, "w1"), dead})
 	requeue := enq("t1", "q", 3)
 	requeue.Attempt = 1
 	s.Apply([]jobs.Event{requeue})
@@ -94,6 +96,7 @@ func TestRequeuedDeadLetterRunsAgain(t *testing.T) {
 	got, _ = s.Task("t1", at(6))
 	require.Equal(t, api.StateSucceeded, got.State)
 	require.Equal(t, 2, got.AttemptCount)
+	require.Empty(t, got.LastError, "a success clears the last error; the attempt keeps it")
 }
 
 func TestActiveTaskOfLostWorkerIsQueuedAgain(t *testing.T) {
@@ -132,7 +135,22 @@ func TestStoppingWorker(t *testing.T) {
 	b := beat("w1", 0)
 	b.Status.Stopping = true
 	s.Apply([]jobs.Event{b})
-	require.Equal(t, "stopping", s.Workers(at(1))[0].State)
+	require.Equal(t, "stopping", s.Workers(at(1))[0].State, "one beat: no interval known yet")
+
+	s.Apply([]jobs.Event{beat("w2", 0), beat("w2", 1)})
+	last := beat("w2", 2)
+	last.Status.Stopping = true
+	s.Apply([]jobs.Event{last})
+	state := func(sec float64) string {
+		for _, w := range s.Workers(at(sec)) {
+			if w.ID == "w2" {
+				return w.State
+			}
+		}
+		return ""
+	}
+	require.Equal(t, "stopping", state(3.5))
+	require.Equal(t, "offline", state(4.5), "two beats missed after a stopping beat: it has stopped")
 }
 
 func TestEvictsFinishedFirstAndStaysBounded(t *testing.T) {
@@ -252,7 +270,9 @@ func TestCountersAndRates(t *testing.T) {
 	require.Equal(t, 10, total)
 	rates := s.Activity([]string{"q"}, now)["q"].Rates
 	require.InDelta(t, 10/4.5, rates.EnqueuedPerMinute, 0.01)
-	require.Equal(t, s.Totals(now), h)
+	empty := EmptyHistory(now)
+	require.Len(t, empty, 60)
+	require.Equal(t, h[59].Time, empty[59].Time)
 }
 
 func TestDelayedAndOldestReady(t *testing.T) {

@@ -100,6 +100,9 @@ func (t *task) apply(e *jobs.Event, maxAttempts int) {
 	case jobs.EventRetrying:
 		t.runAt, t.since = e.RunAt, e.RunAt
 		t.lastError = truncate(e.Error, maxErrorLen)
+	case jobs.EventSucceeded:
+		t.runAt, t.since = time.Time{}, time.Time{}
+		t.lastError = "" // the attempts keep their errors
 	default:
 		t.runAt, t.since = time.Time{}, time.Time{}
 		if e.Error != "" {

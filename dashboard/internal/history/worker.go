@@ -10,6 +10,7 @@ import (
 type worker struct {
 	status   jobs.WorkerStatus
 	lastSeen time.Time
+	interval time.Duration // between its last two beats, 0 until two were seen
 }
 
 func (s *Store) heartbeat(e *jobs.Event) {
@@ -37,6 +38,9 @@ func (s *Store) heartbeat(e *jobs.Event) {
 	if e.Time.Before(w.lastSeen) {
 		return // an older beat arriving late
 	}
+	if !w.lastSeen.IsZero() && e.Time.After(w.lastSeen) {
+		w.interval = e.Time.Sub(w.lastSeen)
+	}
 	w.lastSeen = e.Time
 	w.status = *e.Status
 	w.status.ID = id
@@ -63,12 +67,17 @@ func (s *Store) pruneWorkers(now time.Time) {
 	}
 }
 
-// workerState is "online", "stopping" or "offline".
+// workerState is "online", "stopping" or "offline". A stopping worker that
+// missed two of its beats has finished stopping: its last beat says
+// stopping, and none follows.
 func (s *Store) workerState(w *worker, now time.Time) string {
-	if now.Sub(w.lastSeen) > s.lim.WorkerOfflineAfter {
+	silent := now.Sub(w.lastSeen)
+	switch {
+	case silent > s.lim.WorkerOfflineAfter:
 		return "offline"
-	}
-	if w.status.Stopping {
+	case w.status.Stopping && w.interval > 0 && silent > 2*w.interval:
+		return "offline"
+	case w.status.Stopping:
 		return "stopping"
 	}
 	return "online"

@@ -26,8 +26,8 @@ type Series struct {
 
 // Chart geometry, in SVG user units.
 const (
-	chartW, chartH                 = 720, 190
-	padL, padR, padT, padB         = 44, 12, 10, 22
+	chartW, chartH                 = 1200, 220
+	padL, padR, padT, padB         = 48, 12, 10, 24
 	sparkW, sparkH                 = 120, 24
 	plotW                  float64 = chartW - padL - padR
 	plotH                  float64 = chartH - padT - padB
@@ -107,6 +107,15 @@ func gridY(frac float64) string {
 }
 
 func xAt(frac float64) string { return strconv.FormatFloat(float64(padL)+plotW*frac, 'f', 1, 64) }
+
+// Fixed positions of the chart's frame, as SVG attribute values.
+var (
+	viewBox = "0 0 " + strconv.Itoa(chartW) + " " + strconv.Itoa(chartH)
+	gridX1  = strconv.Itoa(padL)
+	gridX2  = strconv.Itoa(chartW - padR)
+	yLabelX = strconv.Itoa(padL - 6)
+	xLabelY = strconv.Itoa(chartH - 6)
+)
 
 // sparkline renders one series of a queue's hour small.
 func sparkline(values []int, top int) string {

@@ -26,7 +26,8 @@ type Page struct {
 	ReadOnly  bool
 	Replaying bool // the dashboard is still reading retained history
 	Now       time.Time
-	CSS       string // asset paths relative to Root
+	Icon      string // asset paths relative to Root
+	CSS       string
 	JS        string
 	HTMX      string
 }

@@ -94,8 +94,8 @@ func TestOverviewQueueRow(t *testing.T) {
 	require.Equal(t, "10", strings.TrimSpace(chart.Find(`[data-testid="total-succeeded"]`).Text()))
 	pts := strings.Fields(chart.Find(`[data-testid="series-succeeded"]`).AttrOr("points", ""))
 	require.Len(t, pts, 60)
-	require.Equal(t, "708.0,10.0", pts[59], "the last minute reaches the top of the axis (max 10)")
-	require.Equal(t, "44.0,168.0", pts[0], "an empty minute sits on the x axis")
+	require.Equal(t, "1188.0,10.0", pts[59], "the last minute reaches the top of the axis (max 10)")
+	require.Equal(t, "48.0,196.0", pts[0], "an empty minute sits on the x axis")
 }
 
 func TestNoQueues(t *testing.T) {
