@@ -22,6 +22,7 @@ func newBenchCommand(app *App) *cobra.Command {
 		concurrency int
 		asJSON      bool
 		timeout     time.Duration
+		profileDir  string
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -42,16 +43,16 @@ figures taken under other load are noise.`,
   warren bench --scenario drain --n 20000 --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			scenarios := []string{scenario}
-			if scenario == "all" {
-				scenarios = nil
+			var scenarios []string // nil: all
+			if scenario != "all" {
+				scenarios = strings.Split(scenario, ",")
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
 			path := strings.Fields(cmd.CommandPath())[1:] // the way back to this command
 			rep, err := bench.Run(ctx, bench.Config{
 				URL: app.URL(), Scenarios: scenarios, N: n, Prefetch: prefetch, Concurrency: concurrency,
-				Progress: cmd.ErrOrStderr(),
+				Progress: cmd.ErrOrStderr(), ProfileDir: profileDir,
 				Child: func(ctx context.Context, args []string) *exec.Cmd {
 					exe, err := os.Executable()
 					if err != nil {
@@ -70,12 +71,13 @@ figures taken under other load are noise.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&scenario, "scenario", "all", "scenario to run: all, "+strings.Join(bench.Scenarios, ", "))
+	fl.StringVar(&scenario, "scenario", "all", "scenarios to run, comma-separated: all, or from "+strings.Join(bench.Scenarios, ", "))
 	fl.IntVar(&n, "n", bench.DefaultN, "size of the scenarios (tasks per side)")
 	fl.IntVar(&prefetch, "prefetch", bench.DefaultPrefetch, "prefetch of warren's and raw's consumers")
 	fl.IntVar(&concurrency, "concurrency", bench.DefaultConcurrency, "concurrency of warren's worker")
 	fl.BoolVar(&asJSON, "json", false, "print JSON")
 	fl.DurationVar(&timeout, "timeout", 30*time.Minute, "give up after this long")
+	fl.StringVar(&profileDir, "profile", "", "write a CPU profile of every measured phase into this directory")
 
 	cmd.AddCommand(&cobra.Command{
 		// The worker process of the memory scenario, started by bench itself.

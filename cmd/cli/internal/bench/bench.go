@@ -46,6 +46,9 @@ type Config struct {
 	Child func(ctx context.Context, args []string) *exec.Cmd
 	// Progress receives one line per phase; nil for none.
 	Progress io.Writer
+	// ProfileDir, if set, receives a CPU profile of every measured phase,
+	// named after it (enqueue-16.warren.pprof, drain.raw.pprof, ...).
+	ProfileDir string
 }
 
 // Defaults.

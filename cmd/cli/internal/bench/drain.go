@@ -27,14 +27,18 @@ func drain(ctx context.Context, e *env) (Scenario, error) {
 	}
 	pctx, cancel := phase(ctx, n)
 	defer cancel()
+	done := e.measure("drain.raw", n)
 	rawTook, err := rawDrain(pctx, e.cfg.URL, rq, e.cfg.Prefetch, n)
+	done()
 	if err != nil {
 		return Scenario{}, fmt.Errorf("raw drain: %w", err)
 	}
 	e.logf("drain: raw %.0f msg/s", rate(n, rawTook))
 	pctx, cancel = phase(ctx, n)
 	defer cancel()
+	done = e.measure("drain.warren", n)
 	took, err := e.warrenDrain(pctx, wq, n, true)
+	done()
 	if err != nil {
 		return Scenario{}, fmt.Errorf("warren drain: %w", err)
 	}
@@ -60,14 +64,18 @@ func eventsCost(ctx context.Context, e *env) (Scenario, error) {
 	}
 	pctx, cancel := phase(ctx, n)
 	defer cancel()
+	done := e.measure("events-cost.off", n)
 	offTook, err := e.warrenDrain(pctx, off, n, false)
+	done()
 	if err != nil {
 		return Scenario{}, fmt.Errorf("drain, events off: %w", err)
 	}
 	e.logf("events-cost: off %.0f tasks/s", rate(n, offTook))
 	pctx, cancel = phase(ctx, n)
 	defer cancel()
+	done = e.measure("events-cost.on", n)
 	onTook, err := e.warrenDrain(pctx, on, n, true)
+	done()
 	if err != nil {
 		return Scenario{}, fmt.Errorf("drain, events on: %w", err)
 	}

@@ -21,12 +21,23 @@ func enqueue16(ctx context.Context, e *env) (Scenario, error) {
 	if err != nil {
 		return Scenario{}, err
 	}
+	done := e.measure("enqueue-16.raw", n)
 	t0 := time.Now()
 	if err := rawPublish(ctx, e.raw, rq, n, confirmWin); err != nil {
 		return Scenario{}, fmt.Errorf("raw publish: %w", err)
 	}
 	rawRate := rate(n, time.Since(t0))
+	done()
 	e.logf("enqueue-16: raw %.0f msg/s", rawRate)
+
+	done = e.measure("enqueue-16.raw16", n)
+	t0 = time.Now()
+	if err := rawCallers(ctx, e.cfg.URL, rq, n, enqueueCall); err != nil {
+		return Scenario{}, fmt.Errorf("raw publish, 16 callers: %w", err)
+	}
+	raw16Rate := rate(n, time.Since(t0))
+	done()
+	e.logf("enqueue-16: raw, 16 callers %.0f msg/s", raw16Rate)
 
 	b, err := e.openWarren(ctx)
 	if err != nil {
@@ -47,6 +58,7 @@ func enqueue16(ctx context.Context, e *env) (Scenario, error) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	errs := make(chan error, enqueueCall)
+	done = e.measure("enqueue-16.warren", n)
 	t0 = time.Now()
 	for range enqueueCall {
 		wg.Go(func() {
@@ -60,6 +72,7 @@ func enqueue16(ctx context.Context, e *env) (Scenario, error) {
 	}
 	wg.Wait()
 	warrenRate := rate(n, time.Since(t0))
+	done()
 	close(errs)
 	if err := <-errs; err != nil {
 		return Scenario{}, fmt.Errorf("enqueue: %w", err)
@@ -71,6 +84,7 @@ func enqueue16(ctx context.Context, e *env) (Scenario, error) {
 		return Scenario{}, err
 	}
 	opts2 := &jobs.EnqueueOpts{Queue: q2}
+	done = e.measure("enqueue-16.many", n)
 	t0 = time.Now()
 	for done := 0; done < n; {
 		size := min(manyBatch, n-done)
@@ -85,10 +99,12 @@ func enqueue16(ctx context.Context, e *env) (Scenario, error) {
 		done += size
 	}
 	manyRate := rate(n, time.Since(t0))
+	done()
 	e.logf("enqueue-16: warren EnqueueMany %.0f msg/s", manyRate)
 
 	return Scenario{Lines: []Line{
 		line("Enqueue, 16 callers", "msg/s", warrenRate, rawRate, baselineRaw+", confirm window 1000", ">= 0.80"),
+		line("Enqueue, 16 callers, vs raw 16 callers", "msg/s", warrenRate, raw16Rate, baselineRaw+", 16 callers each publish and confirm, 4 channels", ""),
 		line(fmt.Sprintf("EnqueueMany, 1 caller, batches of %d", manyBatch), "msg/s", manyRate, rawRate, baselineRaw+", confirm window 1000", ""),
 	}}, nil
 }
@@ -149,6 +165,7 @@ func latency1(ctx context.Context, e *env) (Scenario, error) {
 			return Scenario{}, err
 		}
 	}
+	defer e.measure("latency-1", 2*samples)()
 	const block = 50
 	raw := make([]time.Duration, 0, samples)
 	war := make([]time.Duration, 0, samples)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -219,4 +220,46 @@ func rawDrain(ctx context.Context, url, queue string, prefetch, n int) (time.Dur
 		}
 	}
 	return time.Since(first), nil
+}
+
+// rawCallers publishes n messages to queue from callers goroutines, each
+// waiting for its message's confirm before the next (as Enqueue callers do),
+// over a pool of 4 confirm channels on a connection of their own (as warren
+// publishes by default).
+func rawCallers(ctx context.Context, url, queue string, n, callers int) error {
+	conn, err := dialRaw(url, "warren bench raw publish")
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	chans := make([]*amqp091.Channel, 4)
+	for i := range chans {
+		if chans[i], err = confirmChannel(conn); err != nil {
+			return err
+		}
+	}
+	body := rawBody(time.Now())
+	var next atomic.Int64
+	errs := make([]error, callers)
+	var wg sync.WaitGroup
+	for c := range callers {
+		wg.Go(func() {
+			for i := next.Add(1); i <= int64(n); i = next.Add(1) {
+				p := amqp091.Publishing{DeliveryMode: amqp091.Persistent, ContentType: "application/json", Body: body}
+				dc, err := chans[i%int64(len(chans))].PublishWithDeferredConfirmWithContext(ctx, "", queue, false, false, p)
+				if err == nil {
+					var ok bool
+					if ok, err = dc.WaitContext(ctx); err == nil && !ok {
+						err = errors.New("nacked")
+					}
+				}
+				if err != nil {
+					errs[c] = err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
