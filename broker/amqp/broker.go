@@ -250,6 +250,22 @@ func (b *Broker) publishOne(ctx context.Context, m *broker.Message, dead bool) e
 	return nil
 }
 
+// publishMalformed dead-letters a malformed delivery as it came (see
+// encodeMalformed) to dead.Queue's dead-letter queue.
+func (b *Broker) publishMalformed(ctx context.Context, d *amqp.Delivery, dead *broker.Message) error {
+	o := &outgoing{id: d.MessageId, queue: dead.Queue, key: deadQueue(dead.Queue), pub: encodeMalformed(d, dead.Queue, dead)}
+	errs := make([]error, 1)
+	if b.isClosed() {
+		errs[0] = broker.ErrClosed
+	} else {
+		b.sendAll(ctx, []*outgoing{o}, errs, true)
+	}
+	if errs[0] != nil {
+		return &broker.PublishError{ID: d.MessageId, Err: errs[0]}
+	}
+	return nil
+}
+
 // publish returns one error per message, nil when confirmed. Dead letters are
 // published even when they are not valid messages (a malformed delivery is
 // dead-lettered as it could be read), but always to a valid queue's

@@ -155,15 +155,11 @@ func decode(d *amqp.Delivery, queue string) (*broker.Message, error) {
 			r.fail(hQueue, "invalid queue name %q", q)
 		}
 	}
-	v, ok := r.int(hVersion, math.MinInt64, math.MaxInt64)
-	switch {
-	case r.err != nil:
-		return m, fmt.Errorf("%w: %v", ErrMalformed, r.err)
-	case !ok:
-		return m, fmt.Errorf("%w: no %s header", ErrMalformed, hVersion)
-	case v != wireVersion:
-		return m, fmt.Errorf("%w: unknown wire version %d", ErrMalformed, v)
-	}
+	// Every field is read, even from a message of no or another version, so
+	// that a malformed message shows as much as possible (a dead letter's
+	// reason, for one).
+	v, hasVersion := r.int(hVersion, math.MinInt64, math.MaxInt64)
+	versionErr := r.err
 	if n, ok := r.int(hAttempt, 0, maxCount); ok {
 		m.Attempt = int(n)
 	}
@@ -187,13 +183,54 @@ func decode(d *amqp.Delivery, queue string) (*broker.Message, error) {
 	m.Stack, _ = r.str(hStack)
 	m.DeadReason, _ = r.str(hDeadReason)
 	m.Meta = r.meta(hMeta)
-	if r.err != nil {
+	switch {
+	case versionErr != nil:
+		return m, fmt.Errorf("%w: %v", ErrMalformed, versionErr)
+	case !hasVersion:
+		return m, fmt.Errorf("%w: no %s header", ErrMalformed, hVersion)
+	case v != wireVersion:
+		return m, fmt.Errorf("%w: unknown wire version %d", ErrMalformed, v)
+	case r.err != nil:
 		return m, fmt.Errorf("%w: %v", ErrMalformed, r.err)
 	}
 	if err := check(m); err != nil {
 		return m, err
 	}
 	return m, nil
+}
+
+// wireHeaders lists every header of WIRE.md.
+var wireHeaders = []string{hVersion, hQueue, hAttempt, hRetryBase, hMaxRetries, hTimeout, hRetryDelay,
+	hEnqueuedAt, hRunAt, hMeta, hError, hStack, hFailedAt, hDeadReason, hDeadAt}
+
+// encodeMalformed returns the dead letter of a malformed delivery d: its body
+// and properties as they came, its WIRE.md headers as they came (whatever
+// their types; no other header), queue, and the failure fields of dead.
+// Whatever made it malformed stays (unless it was only in those fields), so
+// RetryDead leaves it alone.
+func encodeMalformed(d *amqp.Delivery, queue string, dead *broker.Message) amqp.Publishing {
+	h := amqp.Table{}
+	for _, k := range wireHeaders {
+		if v, ok := d.Headers[k]; ok {
+			h[k] = v
+		}
+	}
+	h[hQueue] = queue
+	putString(h, hError, dead.LastError)
+	putString(h, hStack, dead.Stack)
+	putString(h, hDeadReason, dead.DeadReason)
+	putTime(h, hFailedAt, dead.FailedAt)
+	putTime(h, hDeadAt, dead.DeadAt)
+	return amqp.Publishing{
+		Headers:      h,
+		ContentType:  d.ContentType,
+		DeliveryMode: amqp.Persistent,
+		MessageId:    d.MessageId,
+		Type:         d.Type,
+		Timestamp:    d.Timestamp,
+		AppId:        d.AppId,
+		Body:         append([]byte(nil), d.Body...),
+	}
 }
 
 // headerReader reads typed headers, keeping the first type or range error.

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	amqp "github.com/rabbitmq/amqp091-go"
+
 	"github.com/warrenjobs/warren/broker"
 	"github.com/warrenjobs/warren/broker/amqp/amqptest"
 )
@@ -75,15 +77,30 @@ func setup(t *testing.T, cfg Config) *bundle {
 func (x *bundle) queue() string {
 	x.t.Helper()
 	name := queueName(x.t)
-	b, t := x.b, x.t
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := b.DeleteQueue(ctx, name); err != nil && err != broker.ErrClosed {
-			t.Errorf("cleanup: DeleteQueue(%q): %v", name, err)
-		}
-	})
+	url, t := x.url, x.t
+	t.Cleanup(func() { deleteQueue(t, url, name) })
 	return name
+}
+
+// deleteQueue deletes q's work and dead-letter queues on a connection of its
+// own (the test's Broker may be closed, or its connection broken).
+func deleteQueue(t testing.TB, url, q string) {
+	conn, err := amqp.DialConfig(url, amqp.Config{Dial: amqp.DefaultDial(5 * time.Second)})
+	if err != nil {
+		t.Errorf("cleanup: delete %s: %v", q, err)
+		return
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err == nil {
+		_, err = ch.QueueDelete(workQueue(q), false, false, false)
+	}
+	if err == nil {
+		_, err = ch.QueueDelete(deadQueue(q), false, false, false)
+	}
+	if err != nil {
+		t.Errorf("cleanup: delete %s: %v", q, err)
+	}
 }
 
 func queueName(t testing.TB) string {

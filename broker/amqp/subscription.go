@@ -232,6 +232,9 @@ func (s *subscription) forward(c *consumer, done chan<- struct{}) {
 			}
 			msg, derr := decode(&d, s.queue)
 			del := &delivery{sub: s, sess: c.sess, tag: d.DeliveryTag, msg: msg, derr: derr}
+			if derr != nil {
+				del.raw = &d
+			}
 			select {
 			case s.out <- del:
 			case <-c.sess.gone:
@@ -254,6 +257,7 @@ type delivery struct {
 	tag   uint64
 	msg   *broker.Message
 	derr  error
+	raw   *amqp.Delivery // kept for a malformed delivery, to dead-letter it as it came
 	state atomic.Int32
 }
 
@@ -337,7 +341,13 @@ func (d *delivery) DeadLetter(ctx context.Context, dead *broker.Message) error {
 	}
 	dead = dead.Clone()
 	dead.Queue = d.sub.queue // dead letters go to the dead-letter queue of the queue that delivered
-	if err := d.sub.b.publishOne(ctx, dead, true); err != nil {
+	var err error
+	if d.raw != nil {
+		err = d.sub.b.publishMalformed(ctx, d.raw, dead)
+	} else {
+		err = d.sub.b.publishOne(ctx, dead, true)
+	}
+	if err != nil {
 		d.state.Store(0)
 		return err
 	}
