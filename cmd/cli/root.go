@@ -49,6 +49,9 @@ type Options struct {
 	Open OpenFunc
 	// Commands are added to the root command.
 	Commands []CommandFunc
+	// DevProducer feeds `dev` with example tasks of the registered kinds.
+	// Default: none; `dev` runs the worker and the dashboard only.
+	DevProducer DevProducer
 }
 
 // App is what commands share: the registered workers and the configuration
@@ -66,6 +69,8 @@ type App struct {
 	logLvl string
 	logger *slog.Logger
 	open   OpenFunc
+
+	devProducer DevProducer
 }
 
 // URL returns the broker URL in force. Never print it: use RedactedURL.
@@ -106,7 +111,7 @@ func NewRootCommand(workers *jobs.Workers, opts *Options) *cobra.Command {
 	if workers == nil {
 		workers = jobs.NewWorkers()
 	}
-	app := &App{Workers: workers, Name: o.Name, Version: o.Version, open: o.Open}
+	app := &App{Workers: workers, Name: o.Name, Version: o.Version, open: o.Open, devProducer: o.DevProducer}
 	if app.Name == "" {
 		app.Name = filepath.Base(os.Args[0])
 	}

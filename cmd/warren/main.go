@@ -16,5 +16,5 @@ import (
 func main() {
 	workers := jobs.NewWorkers()
 	demo.Register(workers)
-	os.Exit(cli.Execute(context.Background(), workers))
+	os.Exit(cli.ExecuteWith(context.Background(), workers, &cli.Options{DevProducer: demo.Produce}))
 }
