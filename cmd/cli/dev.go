@@ -45,7 +45,11 @@ const (
 	// devStopTimeout bounds each later step of the stop: flushing events,
 	// shutting the dashboard's server down.
 	devStopTimeout = 5 * time.Second
-	maxDevRate     = 1000
+	// devHistory is the default --history: enough for the last sessions,
+	// short enough that the dashboard is current within moments of starting
+	// (the dashboard command's default is 24 h).
+	devHistory = time.Hour
+	maxDevRate = 1000
 )
 
 type devFlags struct {
@@ -100,7 +104,7 @@ exits 0. A second signal exits at once with status 1.`,
 	fl.StringVar(&f.queue, "queue", "dev", "queue the producer fills and the worker consumes")
 	fl.Float64Var(&f.rate, "rate", 2, "tasks a second the demo producer enqueues (0: no producer)")
 	fl.BoolVar(&f.memory, "memory", false, "use the in-memory broker even when RabbitMQ answers")
-	fl.DurationVar(&f.history, "history", dashboard.DefaultReplay, "how much of RabbitMQ's events log the dashboard replays at start")
+	fl.DurationVar(&f.history, "history", devHistory, "how much of RabbitMQ's events log the dashboard replays at start")
 	BindEnv(cmd, "basic-auth", "WARREN_DASHBOARD_AUTH")
 	return cmd
 }
