@@ -153,13 +153,22 @@ func runDev(ctx context.Context, app *App, f devFlags, out io.Writer) error {
 
 	b, how, err := openDevBroker(ctx, app, f.memory)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // interrupted while starting: nothing to stop
+		}
 		return err
 	}
 	defer b.Close()
 	printField(out, "broker", how)
 	// Declared before anything looks: the dashboard remembers a queue the
 	// broker did not know for a while.
-	if err := b.Declare(ctx, f.queue); err != nil {
+	dctx, dcancel := context.WithTimeout(ctx, connectTimeout)
+	err = b.Declare(dctx, f.queue)
+	dcancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
 		return fmt.Errorf("declare queue %q: %w", f.queue, err)
 	}
 

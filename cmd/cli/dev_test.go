@@ -3,6 +3,7 @@ package cli_test
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"net/http"
 	"regexp"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/warrenjobs/warren/broker"
 	"github.com/warrenjobs/warren/cmd/cli"
 	"github.com/warrenjobs/warren/jobs"
 )
@@ -194,4 +196,36 @@ func TestDevFlags(t *testing.T) {
 		require.Empty(t, out, tc.args)
 		require.Contains(t, errOut, tc.want, tc.args)
 	}
+}
+
+// TestDevInterruptedWhileConnecting: a signal while dev waits for RabbitMQ
+// stops it with status 0, before anything else starts.
+func TestDevInterruptedWhileConnecting(t *testing.T) {
+	t.Parallel()
+	workers := jobs.NewWorkers()
+	jobs.AddWorker(workers, jobs.WorkFunc(func(context.Context, *jobs.Job[greet]) error { return nil }))
+	dialing := make(chan struct{})
+	root := cli.NewRootCommand(workers, &cli.Options{Name: "myapp", Open: func(ctx context.Context, _ string, _ *slog.Logger) (broker.Broker, error) {
+		close(dialing)
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr devOutput
+	done := make(chan int, 1)
+	go func() { done <- cli.Run(ctx, root, []string{"dev", "--addr", "127.0.0.1:0"}, &stdout, &stderr) }()
+	select {
+	case <-dialing:
+	case <-time.After(10 * time.Second):
+		t.Fatal("dev never tried RabbitMQ")
+	}
+	cancel()
+	select {
+	case code := <-done:
+		require.Equal(t, 0, code, stderr.String())
+	case <-time.After(10 * time.Second):
+		t.Fatal("dev did not stop")
+	}
+	require.Empty(t, stdout.String())
 }
