@@ -322,9 +322,10 @@ func (d *delivery) Retry(ctx context.Context, next *broker.Message) error {
 		return err
 	}
 	next = next.Clone()
-	if next.Queue == "" {
-		next.Queue = d.sub.queue
-	}
+	// Like a dead letter, a retry goes back to the queue that delivered: the
+	// queue a message names (its x-warren-queue header, written by whoever
+	// published it) never decides where warren routes it.
+	next.Queue = d.sub.queue
 	if err := d.sub.b.publishOne(ctx, next, false); err != nil {
 		d.state.Store(0) // nothing was settled; the caller may settle otherwise
 		return err
