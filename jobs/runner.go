@@ -151,7 +151,9 @@ func (r *Runner) dispatch(ctx context.Context, subs []broker.Subscription, weigh
 		d, sub, ok := pick.next(ctx)
 		if !ok {
 			<-slots
-			if sub != nil {
+			// A subscription also ends when ctx (its Consume context) is
+			// done: that is the shutdown asked for, not an error.
+			if sub != nil && ctx.Err() == nil {
 				if err := sub.Err(); err != nil {
 					return fmt.Errorf("jobs: subscription ended: %w", err)
 				}
