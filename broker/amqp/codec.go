@@ -135,10 +135,12 @@ func check(m *broker.Message) error {
 	return nil
 }
 
-// decode reads a delivery from queue (the logical name, used when the message
-// does not say). It always returns a message holding whatever could be read;
-// the error, wrapping ErrMalformed, says why the delivery is not a valid
-// warren message.
+// decode reads a delivery consumed from queue (a logical name). The queue a
+// message was consumed from is its Queue, whatever its x-warren-queue header
+// says: a header never decides where warren routes a task (retries and dead
+// letters go back to Queue). Only with queue "" does the header count. It
+// always returns a message holding whatever could be read; the error,
+// wrapping ErrMalformed, says why the delivery is not a valid warren message.
 func decode(d *amqp.Delivery, queue string) (*broker.Message, error) {
 	m := &broker.Message{
 		ID:         d.MessageId,
@@ -149,10 +151,11 @@ func decode(d *amqp.Delivery, queue string) (*broker.Message, error) {
 	}
 	r := headerReader{h: d.Headers}
 	if q, ok := r.str(hQueue); ok {
-		if broker.ValidateQueueName(q) == nil {
-			m.Queue = q
-		} else {
+		switch {
+		case broker.ValidateQueueName(q) != nil:
 			r.fail(hQueue, "invalid queue name %q", q)
+		case queue == "":
+			m.Queue = q
 		}
 	}
 	// Every field is read, even from a message of no or another version, so

@@ -63,7 +63,7 @@ func TestCodecRoundTrip(t *testing.T) {
 				t.Fatalf("check: %v", err)
 			}
 			pub := encode(m)
-			got, err := decode(deliveryOf(pub), "other")
+			got, err := decode(deliveryOf(pub), "")
 			if err != nil {
 				t.Fatalf("decode: %v", err)
 			}
@@ -131,6 +131,11 @@ func TestDecodeReadsOtherIntegerTypes(t *testing.T) {
 		m.EnqueuedAt.UnixMilli() != 5000 || m.Queue != "q" {
 		t.Fatalf("decoded %+v", m)
 	}
+	// The consumed queue wins over the header.
+	d.Headers[hQueue] = "elsewhere"
+	if m, err := decode(d, "q"); err != nil || m.Queue != "q" {
+		t.Fatalf("decoded %+v", m)
+	}
 }
 
 func TestDecodeRejectsMalformed(t *testing.T) {
@@ -169,8 +174,8 @@ func TestDecodeRejectsMalformed(t *testing.T) {
 			if m == nil || m.ID != d.MessageId || m.Kind != d.Type || string(m.Args) != string(d.Body) {
 				t.Fatalf("malformed message should hold what could be read: %+v", m)
 			}
-			if broker.ValidateQueueName(m.Queue) != nil {
-				t.Fatalf("malformed message has invalid queue %q", m.Queue)
+			if m.Queue != "fallback" {
+				t.Fatalf("malformed message has queue %q, want the consumed one", m.Queue)
 			}
 		})
 	}
@@ -302,7 +307,7 @@ func FuzzDecode(f *testing.F) {
 		if err := check(m); err != nil {
 			t.Fatalf("decode accepted a message check rejects: %v", err)
 		}
-		again, err := decode(deliveryOf(encode(m)), "other")
+		again, err := decode(deliveryOf(encode(m)), "fallback")
 		if err != nil {
 			t.Fatalf("re-decode: %v", err)
 		}

@@ -1,0 +1,223 @@
+package amqp
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/warrenjobs/warren/broker"
+	"github.com/warrenjobs/warren/broker/amqp/amqptest"
+)
+
+// Publishing benchmarks, warren and raw amqp091-go side by side (compare the
+// ratio; absolute figures drift between runs). 200-byte bodies, persistent,
+// to a quorum queue, with confirms:
+//
+//	go test -run '^$' -bench . -benchtime 20000x ./broker/amqp
+
+var benchBody = []byte(`{"to":"someone@example.com","subject":"Your receipt","template":"receipt-v2","order":123456789,"locale":"en-GB","pad":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}`)
+
+func benchBroker(b *testing.B) (*Broker, string) {
+	b.Helper()
+	url := amqptest.URL(b)
+	br, err := Open(context.Background(), Config{URL: url, Logger: testLogger(b)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	q := queueName(b)
+	b.Cleanup(func() {
+		deleteQueue(b, url, q)
+		_ = br.Close()
+	})
+	if err := br.Declare(context.Background(), q); err != nil {
+		b.Fatal(err)
+	}
+	return br, q
+}
+
+func benchMessages(q string, n int) []*broker.Message {
+	msgs := newMessages(q, n)
+	for _, m := range msgs {
+		m.Args = benchBody
+	}
+	return msgs
+}
+
+func reportRate(b *testing.B, start time.Time) {
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+}
+
+// One Publish call of 1,000 messages at a time (EnqueueMany).
+func BenchmarkPublishBatch1000(b *testing.B) {
+	br, q := benchBroker(b)
+	ctx := context.Background()
+	start := time.Now()
+	for i := 0; i < b.N; i += 1000 {
+		if err := br.Publish(ctx, benchMessages(q, min(1000, b.N-i))); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportRate(b, start)
+}
+
+// One message per Publish, one caller: the latency of a confirmed enqueue.
+func BenchmarkPublishOne(b *testing.B) {
+	br, q := benchBroker(b)
+	ctx := context.Background()
+	msgs := benchMessages(q, b.N)
+	b.ResetTimer()
+	start := time.Now()
+	for i := range b.N {
+		if err := br.Publish(ctx, msgs[i:i+1]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportRate(b, start)
+}
+
+// One message per Publish, 64 concurrent callers (a web app enqueueing).
+func BenchmarkPublishConcurrent64(b *testing.B) {
+	br, q := benchBroker(b)
+	ctx := context.Background()
+	msgs := benchMessages(q, b.N)
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	next := make(chan *broker.Message, 1024)
+	for range 64 {
+		wg.Go(func() {
+			for m := range next {
+				if err := br.Publish(ctx, []*broker.Message{m}); err != nil {
+					b.Error(err)
+				}
+			}
+		})
+	}
+	for _, m := range msgs {
+		next <- m
+	}
+	close(next)
+	wg.Wait()
+	reportRate(b, start)
+}
+
+// Drain: consume with prefetch 300 and ack each.
+func BenchmarkConsumeAck(b *testing.B) {
+	br, q := benchBroker(b)
+	ctx := context.Background()
+	for i := 0; i < b.N; i += 1000 {
+		if err := br.Publish(ctx, benchMessages(q, min(1000, b.N-i))); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	start := time.Now()
+	sub, err := br.Consume(ctx, q, 300)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sub.Close()
+	for range b.N {
+		d := <-sub.Deliveries()
+		if err := d.Ack(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportRate(b, start)
+}
+
+// rawChannelBench is a confirm-mode channel of plain amqp091-go on the
+// queue of benchBroker.
+func rawConfirmChannel(b *testing.B) *amqp.Channel {
+	b.Helper()
+	conn, err := amqp.Dial(amqptest.URL(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = conn.Close() })
+	ch, err := conn.Channel()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := ch.Confirm(false); err != nil {
+		b.Fatal(err)
+	}
+	return ch
+}
+
+func rawPublishing(q string) amqp.Publishing {
+	return encode(benchMessages(q, 1)[0])
+}
+
+// Raw amqp091-go, pipelined with a window of 1,000 confirms.
+func BenchmarkRawPublishWindow1000(b *testing.B) {
+	_, q := benchBroker(b)
+	ch := rawConfirmChannel(b)
+	ctx := context.Background()
+	start := time.Now()
+	for i := 0; i < b.N; i += 1000 {
+		var dcs []*amqp.DeferredConfirmation
+		for range min(1000, b.N-i) {
+			dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, "", workQueue(q), true, false, rawPublishing(q))
+			if err != nil {
+				b.Fatal(err)
+			}
+			dcs = append(dcs, dc)
+		}
+		for _, dc := range dcs {
+			if ok, err := dc.WaitContext(ctx); !ok || err != nil {
+				b.Fatal("not confirmed", err)
+			}
+		}
+	}
+	reportRate(b, start)
+}
+
+// Raw amqp091-go, one confirmed publish at a time.
+func BenchmarkRawPublishOne(b *testing.B) {
+	_, q := benchBroker(b)
+	ch := rawConfirmChannel(b)
+	ctx := context.Background()
+	start := time.Now()
+	for range b.N {
+		dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, "", workQueue(q), true, false, rawPublishing(q))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if ok, err := dc.WaitContext(ctx); !ok || err != nil {
+			b.Fatal("not confirmed", err)
+		}
+	}
+	reportRate(b, start)
+}
+
+// Raw amqp091-go consume, prefetch 300, ack each.
+func BenchmarkRawConsumeAck(b *testing.B) {
+	br, q := benchBroker(b)
+	ctx := context.Background()
+	for i := 0; i < b.N; i += 1000 {
+		if err := br.Publish(ctx, benchMessages(q, min(1000, b.N-i))); err != nil {
+			b.Fatal(err)
+		}
+	}
+	ch := rawConfirmChannel(b)
+	b.ResetTimer()
+	start := time.Now()
+	if err := ch.Qos(300, 0, false); err != nil {
+		b.Fatal(err)
+	}
+	ds, err := ch.Consume(workQueue(q), "", false, false, false, false, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for range b.N {
+		d := <-ds
+		if err := d.Ack(false); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportRate(b, start)
+}

@@ -1,0 +1,116 @@
+package amqp
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/warrenjobs/warren/broker"
+	"github.com/warrenjobs/warren/broker/amqp/amqptest"
+)
+
+// Confirmed messages survive a crash of the broker (kill -9), immediate and
+// delayed alike; the Broker reconnects by itself. The delayed message
+// arrives, never early; an outage that overlaps one of its delay levels'
+// expiry delays it by up to the outage (each level's TTL counts from the
+// message's arrival in that level).
+func TestDurableAcrossBrokerCrash(t *testing.T) {
+	t.Parallel()
+	node := amqptest.StartNode(t)
+	x := setup(t, Config{URL: node.URL(), Heartbeat: 2 * time.Second, ReconnectInterval: 200 * time.Millisecond, DialTimeout: 2 * time.Second})
+	q := x.queue()
+	now := time.Now()
+	imm, delayed := newMessage(q), newMessage(q)
+	delayed.RunAt = now.Add(25 * time.Second)
+	x.publish(imm, delayed)
+
+	down := time.Now()
+	node.Kill(t)
+	ctx, cancel := context.WithTimeout(x.ctx, time.Second)
+	if err := x.b.Publish(ctx, []*broker.Message{newMessage(q)}); err == nil {
+		t.Error("Publish to a dead broker succeeded")
+	}
+	cancel()
+	node.Start(t)
+	up := time.Now()
+
+	m := newMessage(q)
+	eventually(t, 30*time.Second, func() bool {
+		ctx, cancel := context.WithTimeout(x.ctx, 2*time.Second)
+		defer cancel()
+		return x.b.Publish(ctx, []*broker.Message{m}) == nil
+	}, "publishing recovers after the broker restarted")
+	sub := x.consume(q, 10)
+	got := map[string]bool{}
+	for len(got) < 2 {
+		d := receive(t, sub, 10*time.Second)
+		got[d.Message().ID] = true
+		if err := d.Ack(x.ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !got[imm.ID] || !got[m.ID] {
+		t.Fatalf("after the crash got %v, want %s and %s", got, imm.ID, m.ID)
+	}
+	d := receive(t, sub, 40*time.Second)
+	arrived := time.Now()
+	if d.Message().ID != delayed.ID {
+		t.Fatalf("got %s, want the delayed %s", d.Message().ID, delayed.ID)
+	}
+	late := arrived.Sub(delayed.RunAt)
+	t.Logf("broker up again %v after publish; delayed message due at %v arrived %v late",
+		up.Sub(now).Round(time.Millisecond), delayed.RunAt.Sub(now).Round(time.Second), late.Round(time.Millisecond))
+	if late < -10*time.Millisecond {
+		t.Fatalf("delayed message arrived %v early", -late)
+	}
+	if outage := up.Sub(down); late > outage+time.Second {
+		t.Fatalf("delayed message arrived %v late, more than the outage (%v) and a second", late, outage.Round(time.Millisecond))
+	}
+	if err := d.Ack(x.ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A broker under a memory alarm blocks publishing connections: Publish
+// returns within its deadline, then fails fast with ErrBlocked (and Ping
+// reports it) until the alarm clears.
+func TestBlockedPublishing(t *testing.T) {
+	t.Parallel()
+	node := amqptest.StartNode(t)
+	x := setup(t, Config{URL: node.URL()})
+	q := x.queue()
+	x.publish(newMessage(q))
+
+	node.SetMemoryAlarm(t, true)
+	ctx, cancel := context.WithTimeout(x.ctx, time.Second)
+	start := time.Now()
+	err := x.b.Publish(ctx, []*broker.Message{newMessage(q)})
+	cancel()
+	if err == nil {
+		t.Fatal("Publish under a memory alarm succeeded")
+	}
+	if took := time.Since(start); took > 1500*time.Millisecond {
+		t.Fatalf("Publish took %v with a 1s deadline", took)
+	}
+	eventually(t, 10*time.Second, func() bool {
+		ctx, cancel := context.WithTimeout(x.ctx, time.Second)
+		defer cancel()
+		start := time.Now()
+		err := x.b.Publish(ctx, []*broker.Message{newMessage(q)})
+		return errors.Is(err, ErrBlocked) && time.Since(start) < 100*time.Millisecond
+	}, "Publish fails fast with ErrBlocked")
+	if err := x.b.Ping(x.ctx); !errors.Is(err, ErrBlocked) {
+		t.Errorf("Ping while blocked: %v, want ErrBlocked", err)
+	}
+
+	node.SetMemoryAlarm(t, false)
+	eventually(t, 10*time.Second, func() bool {
+		ctx, cancel := context.WithTimeout(x.ctx, 2*time.Second)
+		defer cancel()
+		return x.b.Publish(ctx, []*broker.Message{newMessage(q)}) == nil
+	}, "Publish works again once the alarm cleared")
+	if err := x.b.Ping(x.ctx); err != nil {
+		t.Errorf("Ping after the alarm: %v", err)
+	}
+}
