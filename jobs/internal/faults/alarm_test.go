@@ -1,0 +1,106 @@
+package faults_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/warrenjobs/warren/broker/amqp/amqptest"
+	"github.com/warrenjobs/warren/jobs/internal/faults"
+)
+
+// Scenario 4: a memory alarm on the broker (a throwaway node) blocks every
+// publishing connection. Enqueue fails within its deadline instead of
+// hanging; a worker already running keeps consuming, and so does one started
+// during the alarm; once the alarm clears, everything flows again.
+func TestMemoryAlarm(t *testing.T) {
+	t.Parallel()
+	node := amqptest.StartNode(t)
+	x := setup(t, setupOpts{url: node.URL()})
+	const (
+		backlog  = 2000
+		deadline = 2 * time.Second
+		slack    = time.Second
+	)
+	pb := x.open(node.URL())
+	p := x.producer(pb, 30*time.Second)
+	if _, err := p.Enqueue(context.Background(), "s4-", tasks(0, backlog, nil), nil); err != nil {
+		t.Fatal(err)
+	}
+	// A slow worker (80 tasks/s) has a backlog of 25 s when the alarm goes on.
+	slow := x.startWorker(workerOpts{concurrency: 2, prefetch: 2, sleep: 25 * time.Millisecond})
+	x.eventually(time.Minute, "slow worker consuming", func() bool { return x.countDone(slow) > 0 })
+
+	node.SetMemoryAlarm(t, true)
+	atAlarm := x.countDone(slow)
+	if st := x.stats(); st.Ready == 0 {
+		t.Fatalf("the backlog drained before the alarm was on (%d done): nothing left to show consumption under the alarm", atAlarm)
+	}
+
+	// Enqueue fails within its deadline; a few calls, one after another.
+	p.Timeout = deadline
+	const tries = 5
+	slowest, failed := time.Duration(0), 0
+	for i := range tries {
+		began := time.Now()
+		_, err := p.Enqueue(context.Background(), "s4-alarm-", tasks(i, 1, nil), nil)
+		took := time.Since(began)
+		slowest = max(slowest, took)
+		if err != nil {
+			failed++
+		}
+		t.Logf("enqueue under the alarm: %v after %s", err, took.Round(time.Millisecond))
+	}
+	if failed != tries {
+		t.Errorf("%d of %d enqueues under a memory alarm succeeded", tries-failed, tries)
+	}
+	if slowest > deadline+slack {
+		t.Errorf("an enqueue under the alarm took %s, past its %s deadline", slowest, deadline)
+	}
+
+	// Consumers keep working: the running worker goes on, and a worker
+	// started now comes up and consumes too.
+	fresh := x.startWorker(workerOpts{concurrency: 8, prefetch: 16, sleep: 5 * time.Millisecond})
+	x.eventually(2*time.Minute, "backlog drained under the alarm", func() bool { return x.stats().Ready == 0 })
+	underAlarm := x.countDone(nil) - atAlarm
+	if n := x.countDone(slow); n <= atAlarm {
+		t.Errorf("the running worker completed nothing under the alarm (%d before, %d after)", atAlarm, n)
+	}
+	if x.countDone(fresh) == 0 {
+		t.Errorf("a worker started under the alarm completed nothing")
+	}
+	if x.logCount("worker", "broker blocked publishing") == 0 {
+		t.Errorf("no worker saw its publishing connection blocked: the alarm missed")
+	}
+
+	// After the alarm, everything flows.
+	node.SetMemoryAlarm(t, false)
+	p.Timeout = 30 * time.Second
+	if _, err := p.Enqueue(context.Background(), "s4-after-", tasks(0, 500, nil), nil); err != nil {
+		t.Fatalf("enqueue after the alarm: %v", err)
+	}
+	x.waitSettled(2*time.Minute, false)
+	x.stopWorkers()
+	h := x.history(true)
+	x.report("4. memory alarm", "memory alarm raised for the enqueue and consumption, then cleared",
+		h, fmt.Sprintf("%d/%d enqueues under the alarm failed, slowest %s (deadline %s); %d tasks completed under the alarm",
+			failed, tries, slowest.Round(time.Millisecond), deadline, underAlarm))
+}
+
+// countDone counts the tasks completed by the worker process p (nil: by
+// every process).
+func (x *bundle) countDone(p *proc) int {
+	x.t.Helper()
+	entries, err := faults.ReadHistory(x.dir)
+	if err != nil {
+		x.t.Fatal(err)
+	}
+	n := 0
+	for _, e := range entries {
+		if e.Op == faults.OpDone && (p == nil || e.PID == p.pid()) {
+			n++
+		}
+	}
+	return n
+}

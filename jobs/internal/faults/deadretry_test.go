@@ -1,0 +1,159 @@
+package faults_test
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/warrenjobs/warren/broker/amqp"
+	"github.com/warrenjobs/warren/broker/amqp/amqptest"
+	"github.com/warrenjobs/warren/jobs"
+	"github.com/warrenjobs/warren/jobs/internal/faults"
+)
+
+// deadLetters fills the bundle's dead-letter queue with n tasks: each fails
+// its first attempt with SkipRetry (and succeeds on any later one, so a
+// retried dead letter completes). No worker runs afterwards.
+func (x *bundle) deadLetters(prefix string, n int) {
+	x.t.Helper()
+	p := x.producer(x.ctl, 30*time.Second)
+	for first := 0; first < n; first += 500 {
+		if _, err := p.Enqueue(context.Background(), prefix, tasks(first, min(500, n-first), func(t *faults.Task) {
+			t.FailFirst = true
+		}), &jobs.EnqueueOpts{MaxRetries: jobs.NoRetries}); err != nil {
+			x.t.Fatal(err)
+		}
+	}
+	x.startWorker(workerOpts{concurrency: 16, prefetch: 64})
+	x.eventually(2*time.Minute, fmt.Sprintf("%d dead letters", n), func() bool { return x.stats().Dead == n })
+	x.stopWorkers()
+	x.t.Logf("%d dead letters made in %s", n, time.Since(x.began).Round(100*time.Millisecond))
+}
+
+// Scenario 7a: two operators retry all dead letters of a queue at the same
+// time, on separate connections. Each dead letter is moved once: every task
+// runs exactly once, none is left behind.
+func TestDeadRetryRace(t *testing.T) {
+	t.Parallel()
+	x := setup(t, setupOpts{})
+	const n = 2000
+	x.deadLetters("s7a-", n)
+
+	ops := []*amqp.Broker{x.open(x.url), x.open(x.url)}
+	moved := make([]int, len(ops))
+	errs := make([]error, len(ops))
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i, op := range ops {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			<-start
+			moved[i], errs[i] = op.RetryDead(ctx, x.queue, nil)
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("operator %d: RetryDead: %v", i+1, err)
+		}
+	}
+	t.Logf("operator 1 moved %d, operator 2 moved %d", moved[0], moved[1])
+
+	x.startWorker(workerOpts{concurrency: 16, prefetch: 64})
+	x.eventually(2*time.Minute, "every retried task done", func() bool { return len(x.history(false).Runs) >= n })
+	x.quiesce(workerOpts{concurrency: 16, prefetch: 64})
+	h := x.history(true)
+	r := x.report("7a. dead-letter retry race", fmt.Sprintf("2 concurrent RetryDead(all) of %d dead letters on separate connections", n),
+		h, fmt.Sprintf("moved %d + %d; %d left dead", moved[0], moved[1], len(h.Dead)))
+	if moved[0]+moved[1] != n {
+		t.Errorf("moved %d + %d, want %d in all", moved[0], moved[1], n)
+	}
+	if len(h.Dead) != 0 {
+		t.Errorf("%d dead letters left after both retries", len(h.Dead))
+	}
+	if r.Duplicated != 0 {
+		t.Errorf("%d duplicate runs: a dead letter was moved twice", r.Duplicated)
+	}
+}
+
+// Scenario 7b: the operator's connection dies in the middle of RetryDead of
+// thousands of dead letters (as when the operator's process crashes):
+// whatever happened between republishing and removing, each task is then in
+// its queue or its dead-letter queue, never in neither. A second, healthy
+// RetryDead then brings every task home.
+func TestDeadRetryCrash(t *testing.T) {
+	t.Parallel()
+	x := setup(t, setupOpts{})
+	const n = 3000
+	x.deadLetters("s7b-", n)
+
+	u, err := url.Parse(x.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := amqptest.NewProxy(t, u.Host)
+	op := x.open(proxy.URL(x.url), func(c *amqp.Config) { c.Heartbeat, c.DialTimeout = time.Second, 2*time.Second })
+	type result struct {
+		moved int
+		err   error
+	}
+	done := make(chan result, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		moved, err := op.RetryDead(ctx, x.queue, nil)
+		done <- result{moved, err}
+	}()
+	// Cut once part of the dead letters are back in the work queue.
+	x.eventually(time.Minute, "RetryDead republishing", func() bool { return x.stats().Ready >= 300 })
+	proxy.Cut()
+	res := <-done
+	t.Logf("RetryDead cut after moving %d: %v", res.moved, res.err)
+	if res.err == nil && res.moved == n {
+		t.Fatalf("RetryDead finished before the cut: the fault missed")
+	}
+
+	// Right after the crash: drain the work queue, then every task must be
+	// done or still dead.
+	wo := workerOpts{concurrency: 16, prefetch: 64}
+	x.startWorker(wo)
+	x.eventually(time.Minute, "work queue drained", func() bool { return x.stats().Ready == 0 })
+	x.quiesce(wo)
+	h := x.history(true)
+	after := faults.Check(h)
+	both := 0
+	for id := range h.Dead {
+		if h.Runs[id] > 0 {
+			both++
+		}
+	}
+	t.Logf("after the crash: %d done, %d still dead, %d in both (republished, not removed)", after.Executed, len(h.Dead), both)
+	if len(after.Lost) > 0 {
+		t.Errorf("after the crash, %d tasks are neither in their queue nor dead-lettered: %s", len(after.Lost), after)
+	}
+
+	// A healthy retry brings the rest home.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	again, err := x.ctl.RetryDead(ctx, x.queue, nil)
+	if err != nil {
+		t.Fatalf("second RetryDead: %v", err)
+	}
+	x.startWorker(wo)
+	x.eventually(2*time.Minute, "every task done", func() bool { return len(x.history(false).Runs) >= n })
+	x.quiesce(wo)
+	h = x.history(true)
+	r := x.report("7b. dead-letter retry crash", fmt.Sprintf("operator connection cut mid-RetryDead of %d dead letters", n),
+		h, fmt.Sprintf("cut after %d moved; %d then in both queue and DLQ; second RetryDead moved %d", res.moved, both, again))
+	if len(h.Dead) != 0 {
+		t.Errorf("%d dead letters left after the second retry", len(h.Dead))
+	}
+	if r.Duplicated > both {
+		t.Errorf("%d duplicate runs, more than the %d tasks found in both places", r.Duplicated, both)
+	}
+}
