@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
@@ -24,14 +25,18 @@ import (
 // "channel/connection is not open" because the closed channel is still
 // registered). Throwaway channels live where that cannot happen.
 type admin struct {
-	cfg Config
+	cfg     Config
+	dialing sem // one dial at a time; waiting for it honours the caller's ctx
 
 	mu     sync.Mutex
 	conn   *amqp.Connection
 	closed bool
 }
 
-func (a *admin) connection(ctx context.Context) (*amqp.Connection, error) {
+func newAdmin(cfg Config) *admin { return &admin{cfg: cfg, dialing: newSem()} }
+
+// current returns the live connection, or nil.
+func (a *admin) current() (*amqp.Connection, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.closed {
@@ -40,9 +45,29 @@ func (a *admin) connection(ctx context.Context) (*amqp.Connection, error) {
 	if a.conn != nil && !a.conn.IsClosed() {
 		return a.conn, nil
 	}
+	return nil, nil
+}
+
+func (a *admin) connection(ctx context.Context) (*amqp.Connection, error) {
+	if conn, err := a.current(); conn != nil || err != nil {
+		return conn, err
+	}
+	if err := a.dialing.acquire(ctx); err != nil {
+		return nil, err
+	}
+	defer a.dialing.release()
+	if conn, err := a.current(); conn != nil || err != nil {
+		return conn, err
+	}
 	conn, err := a.cfg.dial(ctx, "admin", nil)
 	if err != nil {
 		return nil, err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		_ = conn.Close()
+		return nil, broker.ErrClosed
 	}
 	a.conn = conn
 	return conn, nil
@@ -85,7 +110,7 @@ func (a *admin) close() {
 	a.closed = true
 	a.mu.Unlock()
 	if conn != nil && !conn.IsClosed() {
-		_ = conn.Close()
+		_ = conn.CloseDeadline(time.Now().Add(5 * time.Second))
 	}
 }
 

@@ -41,7 +41,7 @@ func Open(ctx context.Context, cfg Config) (*Broker, error) {
 	}
 	b := &Broker{
 		cfg:     cfg,
-		admin:   &admin{cfg: cfg},
+		admin:   newAdmin(cfg),
 		dead:    &deadLocks{m: make(map[string]sem)},
 		closers: make(map[closer]struct{}),
 	}

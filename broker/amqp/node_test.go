@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	amqp "github.com/rabbitmq/amqp091-go"
+
 	"github.com/warrenjobs/warren/broker"
 	"github.com/warrenjobs/warren/broker/amqp/amqptest"
 )
@@ -113,4 +115,46 @@ func TestBlockedPublishing(t *testing.T) {
 	if err := x.b.Ping(x.ctx); err != nil {
 		t.Errorf("Ping after the alarm: %v", err)
 	}
+}
+
+// Delayed messages whose queue was deleted while they waited do not stop
+// delayed delivery for everyone else. (Without the deliver exchange's
+// alternate exchange they would: verified on RabbitMQ 3.10.8, after 40
+// unroutable dead letters a quorum queue with at-least-once dead-lettering
+// dead-letters nothing more.) The strays end in warren.delay.unroutable.
+func TestDeletedQueueDoesNotStallDelays(t *testing.T) {
+	t.Parallel()
+	node := amqptest.StartNode(t)
+	x := setup(t, Config{URL: node.URL()})
+	gone, q := x.queue(), x.queue()
+	strays := newMessages(gone, 40)
+	due := time.Now().Add(5 * time.Second)
+	for _, m := range strays {
+		m.RunAt = due
+	}
+	x.publish(strays...)
+	if err := x.b.DeleteQueue(x.ctx, gone); err != nil {
+		t.Fatal(err)
+	}
+	if time.Now().After(due) {
+		t.Fatal("the machine is too slow: the strays came due before their queue was deleted")
+	}
+	time.Sleep(time.Until(due) + 2*time.Second) // the strays come due and leave level 0
+	sub := x.consume(q, 1)
+	m := newMessage(q)
+	m.RunAt = time.Now().Add(time.Second)
+	x.publish(m)
+	d := receive(t, sub, 10*time.Second)
+	if late := time.Since(m.RunAt); d.Message().ID != m.ID || late > time.Second {
+		t.Fatalf("got %s %v after due, want %s within 1s", d.Message().ID, late, m.ID)
+	}
+	eventually(t, 5*time.Second, func() bool {
+		var n int
+		_ = x.b.admin.do(x.ctx, func(ch *amqp.Channel) error {
+			info, err := ch.QueueDeclarePassive(unroutableName, true, false, false, false, nil)
+			n = info.Messages
+			return err
+		})
+		return n == len(strays)
+	}, "the %d strays are in %s", len(strays), unroutableName)
 }

@@ -54,19 +54,21 @@ type publisher struct {
 // writing to the channel and for writing by the recovery hook that marks it
 // down; so a write either completes before the channel is marked down or
 // sees it down. The library reopens the channel in confirm mode; the state
-// listener marks it ready again.
+// listener marks it ready again. Publishers only ever try-lock mu: while the
+// hook waits for a write stuck in a dead socket, they fail at once instead of
+// queueing behind it past their deadline.
 type pubChannel struct {
 	ch      *amqp.Channel
 	mu      sync.RWMutex
-	ready   bool
-	lost    chan struct{} // closed when the session in use is lost
+	ready   atomic.Bool   // written under mu
+	lost    chan struct{} // closed when the session in use is lost; guarded by mu
 	returns *returnSet
 }
 
 func (pc *pubChannel) down() {
 	pc.mu.Lock()
-	if pc.ready {
-		pc.ready = false
+	if pc.ready.Load() {
+		pc.ready.Store(false)
 		close(pc.lost)
 	}
 	pc.mu.Unlock()
@@ -74,17 +76,11 @@ func (pc *pubChannel) down() {
 
 func (pc *pubChannel) up() {
 	pc.mu.Lock()
-	if !pc.ready && !pc.ch.IsClosed() {
-		pc.ready = true
+	if !pc.ready.Load() && !pc.ch.IsClosed() {
 		pc.lost = make(chan struct{})
+		pc.ready.Store(true)
 	}
 	pc.mu.Unlock()
-}
-
-func (pc *pubChannel) isReady() bool {
-	pc.mu.RLock()
-	defer pc.mu.RUnlock()
-	return pc.ready
 }
 
 // publisherHooks is the publishing connection's amqp.ConnectionRecovery.
@@ -129,7 +125,8 @@ func newPublisher(ctx context.Context, cfg Config, onLost func(*amqp.Error)) (*p
 			_ = conn.Close()
 			return nil, fmt.Errorf("amqp: open publishing channel: %w", err)
 		}
-		pc := &pubChannel{ch: ch, ready: true, lost: make(chan struct{})}
+		pc := &pubChannel{ch: ch, lost: make(chan struct{})}
+		pc.ready.Store(true)
 		pc.returns = watchReturns(ch)
 		states := make(chan *amqp.StateChanged, 16)
 		ch.NotifyStateChange(states)
@@ -189,7 +186,7 @@ func (p *publisher) pick() (*pubChannel, error) {
 	n := uint32(len(pool))
 	start := p.next.Add(1)
 	for i := range n {
-		if pc := pool[(start+i)%n]; pc.isReady() {
+		if pc := pool[(start+i)%n]; pc.ready.Load() {
 			return pc, nil
 		}
 	}
@@ -217,8 +214,10 @@ func (p *publisher) send(ctx context.Context, outs []*outgoing) []error {
 		return fail(err)
 	}
 
-	pc.mu.RLock()
-	if !pc.ready {
+	if !pc.mu.TryRLock() {
+		return fail(ErrNotConnected) // being marked down
+	}
+	if !pc.ready.Load() {
 		pc.mu.RUnlock()
 		return fail(ErrNotConnected)
 	}
