@@ -28,8 +28,9 @@ func TestMemoryAlarm(t *testing.T) {
 	if _, err := p.Enqueue(context.Background(), "s4-", tasks(0, backlog, nil), nil); err != nil {
 		t.Fatal(err)
 	}
-	// A slow worker (80 tasks/s) has a backlog of 25 s when the alarm goes on.
-	slow := x.startWorker(workerOpts{concurrency: 2, prefetch: 2, sleep: 25 * time.Millisecond})
+	// A slow worker (40 tasks/s) has a backlog of 50 s: left when the alarm
+	// is on, however slow rabbitmqctl is.
+	slow := x.startWorker(workerOpts{concurrency: 1, prefetch: 1, sleep: 25 * time.Millisecond})
 	x.eventually(time.Minute, "slow worker consuming", func() bool { return x.countDone(slow) > 0 })
 
 	node.SetMemoryAlarm(t, true)

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	amqp091 "github.com/rabbitmq/amqp091-go"
+
 	"github.com/warrenjobs/warren/broker/amqp"
 	"github.com/warrenjobs/warren/broker/amqp/amqptest"
 	"github.com/warrenjobs/warren/jobs"
@@ -109,13 +111,18 @@ func TestDeadRetryCrash(t *testing.T) {
 		moved, err := op.RetryDead(ctx, x.queue, nil)
 		done <- result{moved, err}
 	}()
-	// Cut once part of the dead letters are back in the work queue.
-	x.eventually(time.Minute, "RetryDead republishing", func() bool { return x.stats().Ready >= 300 })
+	// As soon as the first republished dead letters show in the work queue,
+	// freeze the operator's connections (black-hole: RetryDead stops where it
+	// is, however fast the machine), then cut them, as a crash would.
+	watchFor(t, x.url, "warren."+x.queue, 100, time.Minute)
+	proxy.Blackhole()
+	time.Sleep(200 * time.Millisecond)
 	proxy.Cut()
+	proxy.Restore()
 	res := <-done
 	t.Logf("RetryDead cut after moving %d: %v", res.moved, res.err)
-	if res.err == nil && res.moved == n {
-		t.Fatalf("RetryDead finished before the cut: the fault missed")
+	if res.err == nil {
+		t.Fatalf("RetryDead returned nil (moved %d): the cut missed it", res.moved)
 	}
 
 	// Right after the crash: drain the work queue, then every task must be
@@ -155,5 +162,34 @@ func TestDeadRetryCrash(t *testing.T) {
 	}
 	if r.Duplicated > both {
 		t.Errorf("%d duplicate runs, more than the %d tasks found in both places", r.Duplicated, both)
+	}
+}
+
+// watchFor polls the message count of a RabbitMQ queue on a raw channel of
+// its own, every millisecond or so, until it reaches n.
+func watchFor(t *testing.T, url, queue string, n int, within time.Duration) {
+	t.Helper()
+	conn, err := amqp091.Dial(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(within)
+	for {
+		q, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil)
+		if err != nil {
+			t.Fatalf("watch %s: %v", queue, err)
+		}
+		if q.Messages >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s, %s holds %d messages, want %d", within, queue, q.Messages, n)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
