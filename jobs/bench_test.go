@@ -41,12 +41,14 @@ func BenchmarkEnqueue(b *testing.B) {
 			ctx := context.Background()
 			args, opts := newBenchArgs(), &jobs.EnqueueOpts{Queue: "bench"}
 			b.ReportAllocs()
+			cpu0 := jobs.CPUTime()
 			for b.Loop() {
 				if _, err := c.Enqueue(ctx, args, opts); err != nil {
 					b.Fatal(err)
 				}
 			}
 			b.StopTimer()
+			b.ReportMetric(float64(jobs.CPUTime()-cpu0)/float64(b.N), "cpu-ns/op")
 			_, _ = mem.Purge(ctx, "bench")
 		})
 	}
@@ -93,6 +95,7 @@ func BenchmarkRunnerDrain(b *testing.B) {
 			defer stop()
 			b.ReportAllocs()
 			b.ResetTimer()
+			cpu0 := jobs.CPUTime()
 			exited := make(chan error, 1)
 			go func() { exited <- r.Run(runCtx) }()
 			select {
@@ -101,6 +104,7 @@ func BenchmarkRunnerDrain(b *testing.B) {
 				b.Fatalf("runner stopped after %d of %d: %v", done.Load(), b.N, err)
 			}
 			b.StopTimer()
+			b.ReportMetric(float64(jobs.CPUTime()-cpu0)/float64(b.N), "cpu-ns/op")
 			stop()
 			<-exited
 		})

@@ -2,7 +2,6 @@ package jobs
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -109,7 +108,7 @@ func (l *eventLog) flush(batch []Event) []Event {
 	if len(batch) == 0 {
 		return batch
 	}
-	data, err := json.Marshal(batch)
+	data, err := encodeEvents(batch)
 	if err == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		err = l.broker.AppendEvents(ctx, data)

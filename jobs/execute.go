@@ -17,7 +17,6 @@ const settleTimeout = 30 * time.Second
 // execute runs one delivery to its outcome and settles it with the broker.
 func (r *Runner) execute(d broker.Delivery) {
 	msg := d.Message()
-	log := r.log.With("task_id", msg.ID, "kind", msg.Kind, "queue", msg.Queue, "attempt", msg.Attempt+1)
 
 	if err := d.DecodeErr(); err != nil {
 		r.deadLetter(d, msg, msg.Attempt, "malformed message: "+err.Error(), "", "")
@@ -61,11 +60,17 @@ func (r *Runner) execute(d broker.Delivery) {
 
 	if r.hardCtx.Err() != nil && err != nil {
 		// Interrupted by shutdown: leave it unsettled so it goes back to the queue.
-		log.Warn("task interrupted by shutdown; it will run again", "err", err)
+		r.taskLog(msg).Warn("task interrupted by shutdown; it will run again", "err", err)
 		return
 	}
 	r.processed.Add(1)
-	r.settle(d, msg, t, err, took, log)
+	r.settle(d, msg, t, err, took)
+}
+
+// taskLog is the logger of one attempt of msg. It is built only when there
+// is something to log: With costs more than the rest of a no-op task.
+func (r *Runner) taskLog(msg *broker.Message) *slog.Logger {
+	return r.log.With("task_id", msg.ID, "kind", msg.Kind, "queue", msg.Queue, "attempt", msg.Attempt+1)
 }
 
 // attempt runs the handler chain under the time limit and the panic guard.
@@ -112,13 +117,13 @@ func isControl(err error) bool {
 }
 
 // settle turns an attempt's outcome into ack, retry or dead-letter.
-func (r *Runner) settle(d broker.Delivery, msg *broker.Message, t *task, err error, took time.Duration, log *slog.Logger) {
+func (r *Runner) settle(d broker.Delivery, msg *broker.Message, t *task, err error, took time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
 	defer cancel()
 	ev := Event{Time: time.Now(), TaskID: msg.ID, Kind: msg.Kind, Queue: msg.Queue, Attempt: t.attempt, Duration: took, Worker: r.cfg.ID}
 	if err == nil {
 		if aerr := d.Ack(ctx); aerr != nil {
-			log.Warn("ack failed; the task will run again", "err", aerr)
+			r.taskLog(msg).Warn("ack failed; the task will run again", "err", aerr)
 			return
 		}
 		ev.Type = EventSucceeded
@@ -137,7 +142,7 @@ func (r *Runner) settle(d broker.Delivery, msg *broker.Message, t *task, err err
 	switch {
 	case isCancel(err):
 		if aerr := d.Ack(ctx); aerr != nil {
-			log.Warn("ack of cancelled task failed; it will run again", "err", aerr)
+			r.taskLog(msg).Warn("ack of cancelled task failed; it will run again", "err", aerr)
 			return
 		}
 		ev.Type = EventCancelled
@@ -146,7 +151,7 @@ func (r *Runner) settle(d broker.Delivery, msg *broker.Message, t *task, err err
 		// A requested delay does not use up a retry: the budget moves along.
 		next := r.nextAttempt(msg, err, stack, time.Now().Add(ra.Delay))
 		next.RetryBase++
-		r.retry(ctx, d, next, ev, log)
+		r.retry(ctx, d, msg, next, ev)
 	case isSkipRetry(err):
 		r.deadLetter(d, msg, t.attempt, "skip retry: "+err.Error(), err.Error(), stack)
 	default:
@@ -162,7 +167,7 @@ func (r *Runner) settle(d broker.Delivery, msg *broker.Message, t *task, err err
 		if delay <= 0 {
 			delay = r.cfg.Backoff.NextRetry(used)
 		}
-		r.retry(ctx, d, r.nextAttempt(msg, err, stack, time.Now().Add(delay)), ev, log)
+		r.retry(ctx, d, msg, r.nextAttempt(msg, err, stack, time.Now().Add(delay)), ev)
 	}
 }
 
@@ -174,9 +179,9 @@ func (r *Runner) nextAttempt(msg *broker.Message, err error, stack string, at ti
 	return next
 }
 
-func (r *Runner) retry(ctx context.Context, d broker.Delivery, next *broker.Message, ev Event, log *slog.Logger) {
+func (r *Runner) retry(ctx context.Context, d broker.Delivery, msg, next *broker.Message, ev Event) {
 	if err := d.Retry(ctx, next); err != nil {
-		log.Warn("scheduling retry failed; the task will run again", "err", err)
+		r.taskLog(msg).Warn("scheduling retry failed; the task will run again", "err", err)
 		return
 	}
 	ev.Type, ev.RunAt = EventRetrying, next.RunAt

@@ -137,10 +137,24 @@ func (r *Runner) Run(ctx context.Context) error {
 	return runErr
 }
 
-// dispatch takes one delivery per free slot and runs it, until ctx is done or
-// a subscription ends. It returns the subscription's error, if any.
+// dispatch takes one delivery per free slot and hands it to an executor,
+// until ctx is done or a subscription ends. It returns the subscription's
+// error, if any. Executors are Concurrency long-lived goroutines: a goroutine
+// per task would pay for its start and stack growth on every task.
 func (r *Runner) dispatch(ctx context.Context, subs []broker.Subscription, weights []int, wg *sync.WaitGroup) error {
 	slots := make(chan struct{}, r.cfg.Concurrency)
+	work := make(chan broker.Delivery)
+	defer close(work)
+	for range r.cfg.Concurrency {
+		go func() {
+			for d := range work {
+				r.execute(d)
+				r.active.Add(-1)
+				<-slots
+				wg.Done()
+			}
+		}()
+	}
 	pick := newPicker(subs, weights)
 	for {
 		select {
@@ -163,9 +177,6 @@ func (r *Runner) dispatch(ctx context.Context, subs []broker.Subscription, weigh
 		}
 		wg.Add(1)
 		r.active.Add(1)
-		go func() {
-			defer func() { r.active.Add(-1); <-slots; wg.Done() }()
-			r.execute(d)
-		}()
+		work <- d // a slot is free, so an executor is or soon will be
 	}
 }
