@@ -2,6 +2,7 @@ package amqp
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -220,4 +221,127 @@ func BenchmarkRawConsumeAck(b *testing.B) {
 		}
 	}
 	reportRate(b, start)
+}
+
+// Single-caller latency of warren and raw amqp091-go, interleaved so both
+// see the same machine load; reports medians and their ratio.
+func BenchmarkPublishOneVsRaw(b *testing.B) {
+	br, q := benchBroker(b)
+	ch := rawConfirmChannel(b)
+	ctx := context.Background()
+	msgs := benchMessages(q, b.N)
+	raw := rawPublishing(q)
+	var ours, theirs []time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		start := time.Now()
+		if err := br.Publish(ctx, msgs[i:i+1]); err != nil {
+			b.Fatal(err)
+		}
+		ours = append(ours, time.Since(start))
+		start = time.Now()
+		dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, "", workQueue(q), true, false, raw)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if ok, err := dc.WaitContext(ctx); !ok || err != nil {
+			b.Fatal("not confirmed", err)
+		}
+		theirs = append(theirs, time.Since(start))
+	}
+	median := func(d []time.Duration) time.Duration {
+		slices.Sort(d)
+		return d[len(d)/2]
+	}
+	mo, mt := median(ours), median(theirs)
+	b.ReportMetric(float64(mo.Microseconds()), "warren-µs")
+	b.ReportMetric(float64(mt.Microseconds()), "raw-µs")
+	b.ReportMetric(float64(mo)/float64(mt), "ratio")
+}
+
+// Many callers (64, one message per Publish) against raw amqp091-go, both
+// pipelining on one channel with a window of 1,000 (ratio) and with the same
+// 64 callers each waiting for its confirm over 4 channels (callers-ratio);
+// rounds of 2,000 messages alternate so all see the same load.
+func BenchmarkPublishConcurrentVsRaw(b *testing.B) {
+	br, q := benchBroker(b)
+	ch := rawConfirmChannel(b)
+	var pool []*amqp.Channel
+	for range 4 {
+		pool = append(pool, rawConfirmChannel(b))
+	}
+	ctx := context.Background()
+	const round = 2000
+	var ourTime, rawTime, callersTime time.Duration
+	raw := rawPublishing(q)
+	b.ResetTimer()
+	for i := 0; i < b.N; i += round {
+		msgs := benchMessages(q, round)
+		start := time.Now()
+		var wg sync.WaitGroup
+		next := make(chan *broker.Message, round)
+		for _, m := range msgs {
+			next <- m
+		}
+		close(next)
+		for range 64 {
+			wg.Go(func() {
+				for m := range next {
+					if err := br.Publish(ctx, []*broker.Message{m}); err != nil {
+						b.Error(err)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		ourTime += time.Since(start)
+
+		start = time.Now()
+		var dcs []*amqp.DeferredConfirmation
+		for range round {
+			dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, "", workQueue(q), true, false, raw)
+			if err != nil {
+				b.Fatal(err)
+			}
+			dcs = append(dcs, dc)
+			if len(dcs) == 1000 {
+				for _, dc := range dcs {
+					dc.Wait()
+				}
+				dcs = dcs[:0]
+			}
+		}
+		for _, dc := range dcs {
+			dc.Wait()
+		}
+		rawTime += time.Since(start)
+
+		start = time.Now()
+		var left sync.WaitGroup
+		todo := make(chan int, round)
+		for j := range round {
+			todo <- j
+		}
+		close(todo)
+		for range 64 {
+			left.Go(func() {
+				for j := range todo {
+					dc, err := pool[j%len(pool)].PublishWithDeferredConfirmWithContext(ctx, "", workQueue(q), true, false, raw)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					dc.Wait()
+				}
+			})
+		}
+		left.Wait()
+		callersTime += time.Since(start)
+	}
+	n := float64(((b.N + round - 1) / round) * round)
+	b.ReportMetric(n/ourTime.Seconds(), "warren-msgs/s")
+	b.ReportMetric(n/rawTime.Seconds(), "raw-window-msgs/s")
+	b.ReportMetric(n/callersTime.Seconds(), "raw-callers-msgs/s")
+	b.ReportMetric(rawTime.Seconds()/ourTime.Seconds(), "ratio")
+	b.ReportMetric(callersTime.Seconds()/ourTime.Seconds(), "callers-ratio")
 }

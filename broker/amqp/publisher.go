@@ -252,16 +252,13 @@ func (p *publisher) send(ctx context.Context, outs []*outgoing) []error {
 	if len(asked) == 0 {
 		return errs
 	}
-	returned, err := pc.returns.take(ctx, asked)
+	returned := pc.returns.take(asked)
 	j := 0
 	for i := range outs {
 		if errs[i] != nil || werrs[i] != nil {
 			continue
 		}
-		switch {
-		case err != nil:
-			errs[i] = err
-		case returned[j]:
+		if returned[j] {
 			errs[i] = broker.ErrUnroutable
 		}
 		j++
@@ -309,31 +306,20 @@ func (p *publisher) close() {
 //
 // RabbitMQ sends basic.return before the basic.ack of the same message on the
 // same channel, and the library's reader goroutine pushes the return onto the
-// listener before it resolves the confirm. One goroutine (watch) is the only
-// receiver of the listener and the only owner of the set; a question asked
-// after a confirm is answered by that goroutine after it drained whatever the
-// listener holds, so a return pushed before the confirm is always seen. The
-// listener never fills, because watch always drains it (a full listener would
-// stall the reader for 5 s and then drop the return: a false success).
+// listener before it resolves the confirm. The listener is only ever received
+// from while mu is held, and a publisher checks after its confirm by draining
+// it under mu: a return pushed before the confirm is then either in the set
+// already or drained now. Never a receive outside mu (a return in flight
+// between a receive and the set would be missed: a false success). To keep
+// the listener from filling when no publisher checks (a full listener stalls
+// the library's reader, and drops the return after 5 s), a ticker drains it
+// too, under mu.
 type returnSet struct {
 	returns chan amqp.Return
-	asks    chan returnQuestion
-	done    chan struct{} // closed when the channel's listener closed for good
-}
 
-type returnQuestion struct {
-	ids   []string
-	reply chan []bool
-}
-
-func watchReturns(ch *amqp.Channel) *returnSet {
-	rs := &returnSet{
-		returns: ch.NotifyReturn(make(chan amqp.Return, 1024)),
-		asks:    make(chan returnQuestion),
-		done:    make(chan struct{}),
-	}
-	go rs.watch()
-	return rs
+	mu     sync.Mutex
+	set    map[string]returned
+	closed bool
 }
 
 type returned struct {
@@ -341,67 +327,73 @@ type returned struct {
 	at time.Time
 }
 
-func (rs *returnSet) watch() {
-	defer close(rs.done)
-	set := make(map[string]returned)
-	add := func(r amqp.Return) {
-		e := set[r.MessageId]
-		set[r.MessageId] = returned{e.n + 1, time.Now()}
-		if len(set) > 4096 {
-			// Returns nobody asked about: their publishers gave up waiting.
-			for id, e := range set {
-				if time.Since(e.at) > time.Minute {
-					delete(set, id)
-				}
+const returnDrainInterval = 100 * time.Millisecond
+
+func watchReturns(ch *amqp.Channel) *returnSet {
+	rs := &returnSet{
+		returns: ch.NotifyReturn(make(chan amqp.Return, 4096)),
+		set:     make(map[string]returned),
+	}
+	go func() {
+		tick := time.NewTicker(returnDrainInterval)
+		defer tick.Stop()
+		for range tick.C {
+			rs.mu.Lock()
+			rs.drainLocked()
+			closed := rs.closed
+			rs.mu.Unlock()
+			if closed {
+				return // the channel closed for good
 			}
 		}
-	}
+	}()
+	return rs
+}
+
+// drainLocked moves everything the listener holds into the set.
+func (rs *returnSet) drainLocked() {
 	for {
 		select {
 		case r, ok := <-rs.returns:
 			if !ok {
+				rs.closed = true
 				return
 			}
-			add(r)
-		case q := <-rs.asks:
-			for drained := false; !drained; {
-				select {
-				case r, ok := <-rs.returns:
-					if !ok {
-						drained = true
-						break
-					}
-					add(r)
-				default:
-					drained = true
-				}
-			}
-			answer := make([]bool, len(q.ids))
-			for i, id := range q.ids {
-				if e, ok := set[id]; ok {
-					answer[i] = true
-					if e.n--; e.n == 0 {
-						delete(set, id)
-					} else {
-						set[id] = e
+			e := rs.set[r.MessageId]
+			rs.set[r.MessageId] = returned{e.n + 1, time.Now()}
+		default:
+			if len(rs.set) > 4096 {
+				// Returns nobody asked about: their publishers gave up.
+				for id, e := range rs.set {
+					if time.Since(e.at) > time.Minute {
+						delete(rs.set, id)
 					}
 				}
 			}
-			q.reply <- answer
+			return
 		}
 	}
 }
 
 // take reports, for each id confirmed on the channel, whether it was
-// returned, and forgets those returns.
-func (rs *returnSet) take(ctx context.Context, ids []string) ([]bool, error) {
-	q := returnQuestion{ids: ids, reply: make(chan []bool, 1)}
-	select {
-	case rs.asks <- q:
-	case <-rs.done:
-		return nil, ErrConnectionLost
-	case <-ctx.Done():
-		return nil, ctx.Err()
+// returned, and forgets those returns. Call it only after the confirms.
+func (rs *returnSet) take(ids []string) []bool {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	rs.drainLocked()
+	answer := make([]bool, len(ids))
+	if len(rs.set) == 0 {
+		return answer
 	}
-	return <-q.reply, nil
+	for i, id := range ids {
+		if e, ok := rs.set[id]; ok {
+			answer[i] = true
+			if e.n--; e.n == 0 {
+				delete(rs.set, id)
+			} else {
+				rs.set[id] = e
+			}
+		}
+	}
+	return answer
 }
