@@ -184,12 +184,22 @@ func (b *browser) waitCount(sel string, n int) {
 }
 
 // shot saves a full-page PNG screenshot as name.png and checks it decodes.
+// A loaded page can still be laid out at zero size for a moment on a busy
+// machine: a failed capture is tried again, for up to 10 s.
 func (b *browser) shot(name string) {
 	b.t.Helper()
-	ctx, cancel := b.step()
-	defer cancel()
-	img, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-	require.NoError(b.t, err)
+	var img []byte
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		ctx, cancel := b.step()
+		img, err = chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		cancel()
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	require.NoError(b.t, err, "screenshot %s", name)
 	cfg, err := png.DecodeConfig(bytes.NewReader(img))
 	require.NoError(b.t, err, "screenshot %s is a PNG", name)
 	require.GreaterOrEqual(b.t, cfg.Width, 1000)

@@ -2,6 +2,7 @@ package dashboard_test
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	neturl "net/url"
@@ -36,6 +37,15 @@ func openAMQPAt(t *testing.T, url string) broker.Broker {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = b.Close() })
 	return b
+}
+
+// sharedBrokerConfig adapts a dashboard's config to the shared test broker,
+// whose events stream carries every concurrently running test's events: no
+// more replay than the test needs (cfg.Replay), and room for every task seen,
+// so that other tests' tasks never push this test's out of the history.
+func sharedBrokerConfig(cfg dashboard.Config) dashboard.Config {
+	cfg.MaxTasks, cfg.MaxTaskBytes = 1_000_000, 1<<30
+	return cfg
 }
 
 // swappable serves whichever dashboard is current, so a test can restart the
@@ -83,8 +93,8 @@ func TestBrowserEndToEnd(t *testing.T) {
 		return id
 	}
 
-	d := startDashboard(t, dashboard.Config{Broker: openAMQPAt(t, url), Logger: quiet(),
-		RefreshInterval: 500 * time.Millisecond, Replay: 2 * time.Minute})
+	d := startDashboard(t, sharedBrokerConfig(dashboard.Config{Broker: openAMQPAt(t, url), Logger: quiet(),
+		RefreshInterval: 500 * time.Millisecond, Replay: 5 * time.Second}))
 	srv := httptest.NewServer(d)
 	t.Cleanup(srv.Close)
 	br := newBrowser(t, srv.URL+"/")
@@ -102,15 +112,26 @@ func TestBrowserEndToEnd(t *testing.T) {
 	br.eval(`window.warrenMarker = "still the same page"`)
 
 	// 2. A worker takes four (its concurrency): the live part updates in place.
-	startRunner(t, work, queue)
+	workerID := "dash-e2e-" + uuid.NewString()[:8]
+	startNamedRunner(t, work, queue, workerID)
 	br.waitText(queueRow+" "+sel("queue-ready"), "2")
 	br.waitText(queueRow+" "+sel("queue-inflight"), "4")
 	br.waitText(queueRow+" "+sel("queue-consumers"), "1")
+	require.Equal(t, "still the same page", br.eval(`String(window.warrenMarker)`), "updated by polling, not by reloading")
 	br.shot("overview")
+
+	// The worker runs them.
+	br.open("workers")
+	workerRow := row("worker-row", "data-worker", workerID)
+	br.waitText(workerRow+" "+sel("worker-state"), "online")
+	br.waitCount(workerRow+" "+sel("worker-tasks")+" a", 4)
+	br.shot("workers")
+
+	// Done: the queue is empty.
 	close(release(key))
+	br.open("")
 	br.waitText(queueRow+" "+sel("queue-ready"), "0")
 	br.waitText(queueRow+" "+sel("queue-inflight"), "0")
-	require.Equal(t, "still the same page", br.eval(`String(window.warrenMarker)`), "updated by polling, not by reloading")
 
 	// 3. A task that fails twice is dead-lettered; another dies at once.
 	failed := enqueue(failArgs{Msg: "card declined"}, &jobs.EnqueueOpts{MaxRetries: 1, RetryDelay: time.Second})
@@ -136,12 +157,7 @@ func TestBrowserEndToEnd(t *testing.T) {
 	br.waitCount(sel("task-row"), 8)
 	br.shot("tasks")
 
-	// 5. Workers.
-	br.open("workers")
-	br.waitText(sel("worker-row")+" "+sel("worker-state"), "online")
-	br.shot("workers")
-
-	// 6. Retry the dead letter that will succeed now, through the confirmation.
+	// 5. Retry the dead letter that will succeed now, through the confirmation.
 	br.open("queues/" + queue + "/dead")
 	br.waitCount(sel("dead-row"), 2)
 	require.Equal(t, "max retries exceeded (1)", br.text(row("dead-row", "data-task", failed)+" "+sel("dead-reason")))
@@ -157,7 +173,7 @@ func TestBrowserEndToEnd(t *testing.T) {
 	br.open("queues/" + queue + "/dead")
 	br.waitCount(sel("dead-row"), 1)
 
-	// 7. The queue page; pause live updates and resume them.
+	// 6. The queue page; pause live updates and resume them.
 	br.open("queues/" + queue)
 	br.waitText(sel("queue-dead"), "1")
 	br.shot("queue")
@@ -194,7 +210,8 @@ func TestRestartReplaysRabbitMQStream(t *testing.T) {
 	t.Cleanup(func() { _ = c.Close(context.Background()) })
 	bd.client = c
 
-	cfg := dashboard.Config{Broker: openAMQP(t), Logger: quiet(), Replay: 2 * time.Minute}
+	start := time.Now()
+	cfg := sharedBrokerConfig(dashboard.Config{Broker: openAMQP(t), Logger: quiet(), Replay: 5 * time.Second})
 	first, stopFirst := startDashboardStoppable(t, cfg)
 	var current swappable
 	current.h.Store(first)
@@ -213,19 +230,20 @@ func TestRestartReplaysRabbitMQStream(t *testing.T) {
 	// Mid-run: stop the dashboard, start a new one on a new connection.
 	stopFirst()
 	cfg.Broker = openAMQP(t)
+	cfg.Replay = time.Since(start) + 5*time.Second // back to before the test began
 	current.h.Store(startDashboard(t, cfg))
 
-	var got api.Tasks
+	want := map[string]string{done: api.StateSucceeded, dead: api.StateDead, running: api.StateActive}
+	var states map[string]string
 	eventually(t, func() bool {
-		got = api.Tasks{}
+		var got api.Tasks
 		bd.getJSON(t, "/api/tasks?queue="+queue, &got)
-		return got.Matched == 3
-	}, "the new dashboard lists the earlier tasks")
-	states := map[string]string{}
-	for _, tk := range got.Tasks {
-		states[tk.ID] = tk.State
-	}
-	require.Equal(t, map[string]string{done: api.StateSucceeded, dead: api.StateDead, running: api.StateActive}, states)
+		states = map[string]string{}
+		for _, tk := range got.Tasks {
+			states[tk.ID] = tk.State
+		}
+		return maps.Equal(states, want)
+	}, "the new dashboard lists the earlier tasks in their states")
 	task := waitTask(t, bd, dead, api.StateDead)
 	require.Equal(t, "test.fail", task.Kind)
 	require.JSONEq(t, `{"msg":"before the restart"}`, string(task.Args))

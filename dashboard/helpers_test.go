@@ -188,8 +188,14 @@ func (bd *bundle) runner(t *testing.T) {
 
 func startRunner(t *testing.T, b broker.Broker, queue string) (stop func()) {
 	t.Helper()
+	return startNamedRunner(t, b, queue, "")
+}
+
+// startNamedRunner is startRunner with the worker ID that events carry.
+func startNamedRunner(t *testing.T, b broker.Broker, queue, id string) (stop func()) {
+	t.Helper()
 	r, err := jobs.NewRunner(b, testWorkers(), &jobs.RunnerConfig{
-		Queues: map[string]int{queue: 1}, Concurrency: 4, Logger: quiet(),
+		ID: id, Queues: map[string]int{queue: 1}, Concurrency: 4, Logger: quiet(),
 		EventInterval: 20 * time.Millisecond, HeartbeatInterval: 200 * time.Millisecond,
 		ShutdownTimeout: 2 * time.Second, GracePeriod: time.Second,
 	})

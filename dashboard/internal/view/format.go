@@ -33,11 +33,19 @@ func short(d time.Duration) string {
 	case d < time.Minute:
 		return strconv.FormatInt(int64(d/time.Second), 10) + "s"
 	case d < time.Hour:
-		return fmt.Sprintf("%dm %ds", d/time.Minute, (d%time.Minute)/time.Second)
+		return pair(d/time.Minute, "m", (d%time.Minute)/time.Second, "s")
 	case d < 48*time.Hour:
-		return fmt.Sprintf("%dh %dm", d/time.Hour, (d%time.Hour)/time.Minute)
+		return pair(d/time.Hour, "h", (d%time.Hour)/time.Minute, "m")
 	}
-	return fmt.Sprintf("%dd %dh", d/(24*time.Hour), (d%(24*time.Hour))/time.Hour)
+	return pair(d/(24*time.Hour), "d", (d%(24*time.Hour))/time.Hour, "h")
+}
+
+// pair renders "3m 20s", or "3m" when the smaller unit is zero.
+func pair(big time.Duration, bigUnit string, small time.Duration, smallUnit string) string {
+	if small == 0 {
+		return fmt.Sprintf("%d%s", big, bigUnit)
+	}
+	return fmt.Sprintf("%d%s %d%s", big, bigUnit, small, smallUnit)
 }
 
 // seconds renders a run time given in seconds.

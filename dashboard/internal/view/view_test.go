@@ -247,3 +247,13 @@ func TestPrettyArgs(t *testing.T) {
 	require.Equal(t, "{\n  \"a\": \"<b> & \\\\u003c\"\n}", pretty([]byte(`{"a":"\u003cb\u003e \u0026 \\u003c"}`)))
 	require.Equal(t, "not json", pretty([]byte("not json")))
 }
+
+func TestShort(t *testing.T) {
+	t.Parallel()
+	for d, want := range map[time.Duration]string{
+		850 * time.Millisecond: "850ms", 12 * time.Second: "12s", 200 * time.Second: "3m 20s", 15 * time.Minute: "15m",
+		2*time.Hour + 5*time.Minute: "2h 5m", 3 * time.Hour: "3h", 76 * time.Hour: "3d 4h",
+	} {
+		require.Equal(t, want, short(d), d.String())
+	}
+}

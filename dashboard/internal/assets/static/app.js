@@ -10,6 +10,10 @@
 
   function setPaused(p) {
     try { window.localStorage.setItem(KEY, p ? "1" : "0"); } catch (e) { /* private mode */ }
+    if (p && window.htmx) {
+      // A refresh already on its way must not land after the pause either.
+      document.querySelectorAll("[data-poll]").forEach(function (el) { window.htmx.trigger(el, "htmx:abort"); });
+    }
     render();
   }
 
