@@ -114,7 +114,7 @@ func (b *Broker) Ping(ctx context.Context) error {
 	if b.isClosed() {
 		return broker.ErrClosed
 	}
-	if _, err := b.pub.pick(); err != nil {
+	if err := b.pub.usable(); err != nil {
 		return fmt.Errorf("amqp: ping: %w", err)
 	}
 	if err := b.admin.do(ctx, func(*amqp.Channel) error { return nil }); err != nil {

@@ -97,19 +97,20 @@ func (b *Broker) RetryDead(ctx context.Context, queue string, ids []string) (int
 		if len(batch) == 0 {
 			return nil
 		}
-		errs := b.publish(ctx, msgs, false)
+		ds, ms := batch, msgs
+		batch, msgs = nil, nil // published at most once, whatever happens
+		errs := b.publish(ctx, ms, false)
 		var failed []error
 		for i, err := range errs {
 			if err != nil {
-				failed = append(failed, &broker.PublishError{ID: msgs[i].ID, Err: err})
+				failed = append(failed, &broker.PublishError{ID: ms[i].ID, Err: err})
 				continue
 			}
-			if err := ch.Ack(batch[i].DeliveryTag, false); err != nil {
-				return fmt.Errorf("amqp: remove retried dead letter %s: %w", msgs[i].ID, err)
+			if err := ch.Ack(ds[i].DeliveryTag, false); err != nil {
+				return fmt.Errorf("amqp: remove retried dead letter %s: %w", ms[i].ID, err)
 			}
 			moved++
 		}
-		batch, msgs = batch[:0], msgs[:0]
 		return errors.Join(failed...)
 	}
 	err := b.scanDead(ctx, queue, func(ch *amqp.Channel, d *amqp.Delivery) (bool, error) {

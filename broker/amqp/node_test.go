@@ -22,6 +22,13 @@ func TestDurableAcrossBrokerCrash(t *testing.T) {
 	node := amqptest.StartNode(t)
 	x := setup(t, Config{URL: node.URL(), Heartbeat: 2 * time.Second, ReconnectInterval: 200 * time.Millisecond, DialTimeout: 2 * time.Second})
 	q := x.queue()
+	if err := x.b.Declare(x.ctx, q); err != nil {
+		t.Fatal(err)
+	}
+	// RabbitMQ 3.10 (ra 2.2) may bring a quorum queue declared within about
+	// a second of a kill back empty (see amqptest.Node.Kill); that window is
+	// the broker's, not warren's.
+	time.Sleep(1500 * time.Millisecond)
 	now := time.Now()
 	imm, delayed := newMessage(q), newMessage(q)
 	delayed.RunAt = now.Add(25 * time.Second)

@@ -70,6 +70,9 @@ func (pc *pubChannel) down() {
 	if pc.ready.Load() {
 		pc.ready.Store(false)
 		close(pc.lost)
+		// Returns of the lost session nobody took: their publishes failed,
+		// and a retry of the same task must not match them.
+		pc.returns.reset()
 	}
 	pc.mu.Unlock()
 }
@@ -177,7 +180,8 @@ func (p *publisher) channels() []*pubChannel {
 	return nil
 }
 
-// pick returns a ready channel of the pool, round robin.
+// pick returns a ready channel of the pool, round robin, read-locked: the
+// caller writes, then unlocks. It never waits for a lock.
 func (p *publisher) pick() (*pubChannel, error) {
 	if b := p.blocked.Load(); b != nil {
 		return nil, fmt.Errorf("%w: %s", ErrBlocked, *b)
@@ -186,11 +190,26 @@ func (p *publisher) pick() (*pubChannel, error) {
 	n := uint32(len(pool))
 	start := p.next.Add(1)
 	for i := range n {
-		if pc := pool[(start+i)%n]; pc.ready.Load() {
+		pc := pool[(start+i)%n]
+		if !pc.ready.Load() || !pc.mu.TryRLock() {
+			continue // down, or being marked down
+		}
+		if pc.ready.Load() {
 			return pc, nil
 		}
+		pc.mu.RUnlock()
 	}
 	return nil, ErrNotConnected
+}
+
+// usable reports whether publishing could be tried now (for Ping).
+func (p *publisher) usable() error {
+	pc, err := p.pick()
+	if err != nil {
+		return err
+	}
+	pc.mu.RUnlock()
+	return nil
 }
 
 // send writes outs on one channel, pipelined, then waits for every confirm.
@@ -212,14 +231,6 @@ func (p *publisher) send(ctx context.Context, outs []*outgoing) []error {
 	pc, err := p.pick()
 	if err != nil {
 		return fail(err)
-	}
-
-	if !pc.mu.TryRLock() {
-		return fail(ErrNotConnected) // being marked down
-	}
-	if !pc.ready.Load() {
-		pc.mu.RUnlock()
-		return fail(ErrNotConnected)
 	}
 	lost := pc.lost
 	dcs := make([]*amqp.DeferredConfirmation, len(outs))
@@ -373,6 +384,15 @@ func (rs *returnSet) drainLocked() {
 			return
 		}
 	}
+}
+
+// reset forgets every return so far. Called once the session is lost, when
+// the listener gets nothing more from it.
+func (rs *returnSet) reset() {
+	rs.mu.Lock()
+	rs.drainLocked()
+	clear(rs.set)
+	rs.mu.Unlock()
 }
 
 // take reports, for each id confirmed on the channel, whether it was
