@@ -64,6 +64,10 @@ func appendEvent(b []byte, e *Event) ([]byte, error) {
 		b = append(b, `,"error":`...)
 		b = appendString(b, e.Error)
 	}
+	if e.Reason != "" {
+		b = append(b, `,"reason":`...)
+		b = appendString(b, e.Reason)
+	}
 	if e.Stack != "" {
 		b = append(b, `,"stack":`...)
 		b = appendString(b, e.Stack)

@@ -3,6 +3,7 @@ package jobs
 import (
 	"encoding/json"
 	"math/rand/v2"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +20,7 @@ func TestEncodeEventsMatchesEncodingJSON(t *testing.T) {
 		{Type: EventStarted, Time: now, TaskID: "t", Kind: "k", Queue: "q", Attempt: 3, Worker: "host-1-abc"},
 		{Type: EventSucceeded, Time: now, TaskID: "t", Attempt: 1, Duration: 1500 * time.Microsecond, Worker: "w"},
 		{Type: EventRetrying, Time: now, Error: `boom: "quoted" <html> & tab\t nl\n ünïcödé \u2028 \x00 \xff`, RunAt: now},
-		{Type: EventDead, Time: now, Error: "x", Stack: "goroutine 1 [running]:\nmain.main()\n\t/x.go:1 +0x1d"},
+		{Type: EventDead, Time: now, Error: "x", Reason: "max retries exceeded (1)", Stack: "goroutine 1 [running]:\nmain.main()\n\t/x.go:1 +0x1d"},
 		{Type: EventHeartbeat, Time: now, Worker: "w", Status: &WorkerStatus{ID: "w", Host: "h", PID: 1,
 			Queues: map[string]int{"a": 1, "b": 2}, Concurrency: 10, Active: 2, Processed: 5, StartedAt: now, Stopping: true}},
 		{Type: EventType("custom <type>"), Time: time.Time{}, Attempt: -1, Duration: -5},
@@ -37,6 +38,15 @@ func TestEncodeEventsMatchesEncodingJSON(t *testing.T) {
 	}
 	if _, err := DecodeEvents(got); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestEncodeEventsKnowsEveryField fails when Event grows a field that
+// appendEvent does not write yet.
+func TestEncodeEventsKnowsEveryField(t *testing.T) {
+	const written = 14 // the fields appendEvent writes
+	if n := reflect.TypeOf(Event{}).NumField(); n != written {
+		t.Fatalf("Event has %d fields, appendEvent writes %d: teach appendEvent the new one, add it to TestEncodeEventsMatchesEncodingJSON, then update this count", n, written)
 	}
 }
 

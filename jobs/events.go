@@ -31,7 +31,8 @@ type Event struct {
 	Attempt  int             `json:"attempt,omitempty"`
 	Args     json.RawMessage `json:"args,omitempty"`     // on enqueued, when under 4 KiB
 	RunAt    time.Time       `json:"run_at,omitzero"`    // on enqueued and retrying, when delayed
-	Error    string          `json:"error,omitempty"`    // on retrying, dead, cancelled
+	Error    string          `json:"error,omitempty"`    // on retrying, dead, cancelled: the attempt's error (on dead, prefixed by the reason)
+	Reason   string          `json:"reason,omitempty"`   // on dead: why it was dead-lettered
 	Stack    string          `json:"stack,omitempty"`    // when the attempt panicked
 	Duration time.Duration   `json:"duration,omitempty"` // run time, on an attempt's outcome
 	Worker   string          `json:"worker,omitempty"`   // the worker ID that ran it

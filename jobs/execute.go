@@ -180,7 +180,8 @@ func (r *Runner) nextAttempt(msg *broker.Message, err error, stack string, at ti
 }
 
 func (r *Runner) retry(ctx context.Context, d broker.Delivery, msg, next *broker.Message, ev Event) {
-	if err := d.Retry(ctx, next); err != nil {
+	err := r.settleAgain(ctx, msg, "scheduling retry", func(ctx context.Context) error { return d.Retry(ctx, next) })
+	if err != nil {
 		r.taskLog(msg).Warn("scheduling retry failed; the task will run again", "err", err)
 		return
 	}
@@ -201,11 +202,54 @@ func (r *Runner) deadLetter(d broker.Delivery, msg *broker.Message, attempt int,
 		dead.LastError, dead.Stack, dead.FailedAt = lastErr, stack, now
 	}
 	dead.RunAt = time.Time{}
-	if err := d.DeadLetter(ctx, dead); err != nil {
+	err := r.settleAgain(ctx, msg, "dead-lettering", func(ctx context.Context) error { return d.DeadLetter(ctx, dead) })
+	if err != nil {
 		r.log.Error("dead-lettering failed; the task will be delivered again", "task_id", msg.ID, "err", err)
 		return
 	}
 	r.log.Warn("task dead-lettered", "task_id", msg.ID, "kind", msg.Kind, "queue", msg.Queue, "reason", reason)
-	r.events.emit(Event{Type: EventDead, Time: now, TaskID: msg.ID, Kind: msg.Kind, Queue: msg.Queue,
-		Attempt: attempt, Error: reason, Stack: stack, Worker: r.cfg.ID})
+	ev := Event{Type: EventDead, Time: now, TaskID: msg.ID, Kind: msg.Kind, Queue: msg.Queue,
+		Attempt: attempt, Error: reason, Reason: reason, Stack: stack, Worker: r.cfg.ID}
+	if lastErr != "" {
+		ev.Error = reason + ": " + lastErr
+	}
+	r.events.emit(ev)
+}
+
+// Pauses between tries of a settle whose publish failed.
+const (
+	settleRetryMin = 250 * time.Millisecond
+	settleRetryMax = 5 * time.Second
+)
+
+// settleAgain runs settle (a Retry or DeadLetter of the delivery) and, while
+// its publish fails, runs it again with backoff. A *broker.PublishError means
+// nothing was settled: the delivery is still held on a live session (the
+// broker blocked publishing under a resource alarm, or the publishing
+// connection is recovering), and no broker delivers it again while that
+// session lives. Giving up would strand it, holding a prefetch slot, until the
+// connection dies or RabbitMQ's consumer timeout fires; running the handler
+// again would repeat its effects. So the attempt's outcome is kept and only
+// the settle is repeated. Any other error ends the loop: the delivery is back
+// with the broker (its session ended) or the broker is closed. So does the
+// shutdown's hard deadline; closing the subscription then returns the
+// message to its queue.
+func (r *Runner) settleAgain(ctx context.Context, msg *broker.Message, what string, settle func(ctx context.Context) error) error {
+	err := settle(ctx)
+	for delay := settleRetryMin; err != nil; delay = min(2*delay, settleRetryMax) {
+		var pe *broker.PublishError
+		if !errors.As(err, &pe) || errors.Is(err, broker.ErrClosed) {
+			return err
+		}
+		r.taskLog(msg).Warn(what+" failed; trying again", "err", err, "in", delay)
+		select {
+		case <-time.After(delay):
+		case <-r.hardCtx.Done():
+			return err
+		}
+		retryCtx, cancel := context.WithTimeout(context.Background(), settleTimeout)
+		err = settle(retryCtx)
+		cancel()
+	}
+	return nil
 }
