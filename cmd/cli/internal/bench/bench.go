@@ -161,6 +161,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		s.Seconds = round(time.Since(t0).Seconds())
 		rep.Scenarios = append(rep.Scenarios, s)
 	}
+	env.cleanup()
+	rep.Queues = env.deleted
 	rep.Machine.LoadEnd = loadAvg()
 	rep.Seconds = round(time.Since(start).Seconds())
 	return rep, nil
@@ -185,6 +187,7 @@ type env struct {
 
 	rawQueues    []string // raw queue names to delete
 	warrenQueues []string // warren logical queue names to delete
+	deleted      []string // AMQP queue names deleted so far
 }
 
 func newEnv(ctx context.Context, cfg Config) (*env, error) {
@@ -261,7 +264,9 @@ func (e *env) cleanup() {
 			if ch, err = conn.Channel(); err != nil {
 				return
 			}
+			continue
 		}
+		e.deleted = append(e.deleted, q)
 	}
 	e.rawQueues, e.warrenQueues = nil, nil
 }

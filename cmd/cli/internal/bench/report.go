@@ -19,6 +19,8 @@ type Report struct {
 	Machine   Machine    `json:"machine"`
 	Settings  Settings   `json:"settings"`
 	Scenarios []Scenario `json:"scenarios"`
+	// Queues are the AMQP queues the run declared, every one deleted again.
+	Queues []string `json:"queues"`
 }
 
 // Machine describes where the run happened.
