@@ -13,21 +13,6 @@ import (
 	"github.com/warrenjobs/warren/cmd/cli/internal/history"
 )
 
-// opTimeout bounds one operations command (not the worker, not enqueue).
-const opTimeout = 2 * time.Minute
-
-// withBroker opens the broker for one command and closes it after fn.
-func withBroker(cmd *cobra.Command, app *App, fn func(ctx context.Context, b broker.Broker) error) error {
-	ctx, cancel := context.WithTimeout(cmd.Context(), opTimeout)
-	defer cancel()
-	b, err := app.OpenBroker(ctx)
-	if err != nil {
-		return err
-	}
-	defer b.Close()
-	return fn(ctx, b)
-}
-
 // queueStats returns a queue's figures, or a "queue Q not found" error.
 func queueStats(ctx context.Context, b broker.Broker, q string) (broker.QueueStats, error) {
 	st, err := b.Stats(ctx, q)
@@ -167,7 +152,7 @@ func newQueuesInspectCommand(app *App) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				snap, err := history.Load(ctx, b, time.Now().Add(-window), nil)
+				snap, err := history.Load(ctx, b, time.Now().Add(-window), &history.Options{Needle: history.Needle(q)})
 				if err != nil {
 					return err
 				}

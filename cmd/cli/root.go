@@ -102,6 +102,22 @@ func (a *App) OpenBroker(ctx context.Context) (broker.Broker, error) {
 	return b, nil
 }
 
+// opTimeout bounds one operations command (not the worker, not enqueue).
+const opTimeout = 2 * time.Minute
+
+// withBroker opens the broker for one operations command, runs fn bounded
+// by opTimeout, and closes the broker.
+func withBroker(cmd *cobra.Command, app *App, fn func(ctx context.Context, b broker.Broker) error) error {
+	ctx, cancel := context.WithTimeout(cmd.Context(), opTimeout)
+	defer cancel()
+	b, err := app.OpenBroker(ctx)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	return fn(ctx, b)
+}
+
 // NewRootCommand builds the command tree for workers. opts may be nil.
 func NewRootCommand(workers *jobs.Workers, opts *Options) *cobra.Command {
 	var o Options

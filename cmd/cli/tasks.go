@@ -103,7 +103,11 @@ func newTasksLsCommand(app *App) *cobra.Command {
 				return fmt.Errorf("invalid --limit %d: must not be negative", limit)
 			}
 			return withBroker(cmd, app, func(ctx context.Context, b broker.Broker) error {
-				snap, err := history.Load(ctx, b, time.Now().Add(-window), nil)
+				needle := history.Needle(queue)
+				if needle == nil {
+					needle = history.Needle(kind)
+				}
+				snap, err := history.Load(ctx, b, time.Now().Add(-window), &history.Options{Needle: needle})
 				if err != nil {
 					return err
 				}
@@ -151,6 +155,7 @@ func newTasksShowCommand(app *App) *cobra.Command {
 			id := args[0]
 			return withBroker(cmd, app, func(ctx context.Context, b broker.Broker) error {
 				snap, err := history.Load(ctx, b, time.Now().Add(-window), &history.Options{
+					Needle:     history.Needle(id),
 					KeepEvents: func(taskID string) bool { return taskID == id },
 				})
 				if err != nil {
@@ -253,7 +258,7 @@ every 5 s. A worker is running, stopped (it shut down) or lost (silent for
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withBroker(cmd, app, func(ctx context.Context, b broker.Broker) error {
-				snap, err := history.Load(ctx, b, time.Now().Add(-window), nil)
+				snap, err := history.Load(ctx, b, time.Now().Add(-window), &history.Options{Needle: history.Needle(string(jobs.EventHeartbeat))})
 				if err != nil {
 					return err
 				}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -146,14 +147,49 @@ func runWorker(ctx context.Context, app *App, f workerFlags) error {
 	}
 	defer b.Close()
 
-	// Signals: the first cancels runCtx (warm shutdown), the second exits now.
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	defer shutdownOnSignals(log, b, cancel)()
+
+	var runner *jobs.Runner
+	status := func() jobs.WorkerStatus { return runner.Stats() }
+	idle := newIdleWatch(b, sortedKeys(queues), f.exitWhenIdle, status, log)
+	onEvent := idle.Observe
+	reg := prometheus.NewRegistry()
+	if ln != nil {
+		m := metrics.New(reg, app.Workers.Kinds(), status)
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		onEvent = func(e jobs.Event) { m.Observe(e); idle.Observe(e) }
+	}
+	runner, err = jobs.NewRunner(b, app.Workers, &jobs.RunnerConfig{
+		Queues: queues, Concurrency: f.concurrency, Prefetch: f.prefetch,
+		ShutdownTimeout: f.shutdownTimeout, Logger: log, OnEvent: onEvent,
+	})
+	if err != nil {
+		return err
+	}
+	if ln != nil {
+		defer serveHTTP(ln, healthMux(reg, b, status), log)()
+	}
+	if f.exitWhenIdle > 0 {
+		go idle.Run(runCtx, cancel)
+	}
+	log.Info("connected", "url", app.RedactedURL(), "kinds", app.Workers.Kinds())
+	err = runner.Run(runCtx)
+	if err != nil && runCtx.Err() != nil && errors.Is(err, context.Canceled) {
+		return nil // stopped while still starting: a clean stop all the same
+	}
+	return err
+}
+
+// shutdownOnSignals calls cancel on the first SIGINT or SIGTERM (a warm
+// shutdown) and exits the process on the second, after closing the broker
+// connection so that unfinished deliveries go back to their queues at once.
+// The returned function stops listening.
+func shutdownOnSignals(log *slog.Logger, b broker.Broker, cancel context.CancelFunc) (stop func()) {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigs)
 	done := make(chan struct{})
-	defer close(done)
 	go func() {
 		for n := 1; ; n++ {
 			select {
@@ -177,47 +213,27 @@ func runWorker(ctx context.Context, app *App, f workerFlags) error {
 			}
 		}
 	}()
+	return func() {
+		signal.Stop(sigs)
+		close(done)
+	}
+}
 
-	var runner *jobs.Runner
-	status := func() jobs.WorkerStatus { return runner.Stats() }
-	idle := newIdleWatch(b, sortedKeys(queues), f.exitWhenIdle, status, log)
-	onEvent := idle.Observe
-	reg := prometheus.NewRegistry()
-	if ln != nil {
-		m := metrics.New(reg, app.Workers.Kinds(), status)
-		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-		onEvent = func(e jobs.Event) { m.Observe(e); idle.Observe(e) }
+// serveHTTP serves h on ln until the returned function is called, which shuts
+// the server down within 2 s.
+func serveHTTP(ln net.Listener, h http.Handler, log *slog.Logger) (stop func()) {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server stopped", "err", err)
+		}
+	}()
+	log.Info("http server listening", "addr", ln.Addr().String())
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
 	}
-	runner, err = jobs.NewRunner(b, app.Workers, &jobs.RunnerConfig{
-		Queues: queues, Concurrency: f.concurrency, Prefetch: f.prefetch,
-		ShutdownTimeout: f.shutdownTimeout, Logger: log, OnEvent: onEvent,
-	})
-	if err != nil {
-		return err
-	}
-	if ln != nil {
-		srv := &http.Server{Handler: healthMux(reg, b, status), ReadHeaderTimeout: 10 * time.Second}
-		go func() {
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				log.Error("http server stopped", "err", err)
-			}
-		}()
-		defer func() {
-			sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-			defer scancel()
-			_ = srv.Shutdown(sctx)
-		}()
-		log.Info("http server listening", "addr", ln.Addr().String())
-	}
-	if f.exitWhenIdle > 0 {
-		go idle.Run(runCtx, cancel)
-	}
-	log.Info("connected", "url", app.RedactedURL(), "kinds", app.Workers.Kinds())
-	err = runner.Run(runCtx)
-	if err != nil && runCtx.Err() != nil && errors.Is(err, context.Canceled) {
-		return nil // stopped while still starting: a clean stop all the same
-	}
-	return err
 }
 
 // healthMux serves the worker's HTTP endpoints.

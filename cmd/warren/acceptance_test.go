@@ -34,7 +34,7 @@ func TestAcceptance(t *testing.T) {
 		Ready int `json:"ready"`
 		Dead  int `json:"dead"`
 	}
-	s.okJSON(&info, "queues", "inspect", q, "--json")
+	s.okJSON(&info, "queues", "inspect", "--since", window, q, "--json")
 	require.Equal(t, 0, info.Ready)
 	require.Equal(t, 50, info.Dead)
 
@@ -66,7 +66,7 @@ func TestAcceptance(t *testing.T) {
 	require.Equal(t, 0, w.wait(60*time.Second), "worker stderr:\n%s", w.stderr.String())
 	t.Logf("second worker run: %s", time.Since(began).Round(time.Millisecond))
 
-	s.okJSON(&info, "queues", "inspect", q, "--json")
+	s.okJSON(&info, "queues", "inspect", "--since", window, q, "--json")
 	require.Equal(t, 0, info.Ready)
 	require.Equal(t, 0, info.Dead)
 	s.okJSON(&dead, "dead", "ls", q, "--json")

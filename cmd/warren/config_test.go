@@ -119,7 +119,7 @@ func TestConfigPrecedence(t *testing.T) {
 
 	// The flag beats the environment.
 	env := baseEnv("WARREN_AMQP_URL=" + down)
-	r := runWith(t, env, "", "queues", "ls", "--json", "--amqp-url", s.url)
+	r := runWith(t, env, "", "queues", "ls", "--since", window, "--json", "--amqp-url", s.url)
 	require.Equal(t, 0, r.code, r.stderr)
 
 	// The environment beats the default (which would reach the local broker).

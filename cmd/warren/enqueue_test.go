@@ -50,7 +50,7 @@ func TestEnqueue(t *testing.T) {
 		Ready   int `json:"ready"`
 		Delayed int `json:"delayed"`
 	}
-	s.okJSON(&info, "queues", "inspect", q, "--json")
+	s.okJSON(&info, "queues", "inspect", "--since", window, q, "--json")
 	require.Equal(t, 8, info.Ready)
 	require.Equal(t, 2, info.Delayed)
 

@@ -43,16 +43,16 @@ func TestTasksAndWorkers(t *testing.T) {
 		return nil
 	}
 	var workers []workerJSON
-	s.okJSON(&workers, "workers", "ls", "--json")
+	s.okJSON(&workers, "workers", "ls", "--since", window, "--json")
 	if wk := find(workers); wk != nil { // the worker may already have exited
 		require.Equal(t, "running", wk.State)
 	}
 	require.Equal(t, 0, w.wait(60*time.Second), w.stderr.String())
 
 	// Once stopped it is hidden, unless --all.
-	s.okJSON(&workers, "workers", "ls", "--json")
+	s.okJSON(&workers, "workers", "ls", "--since", window, "--json")
 	require.Nil(t, find(workers), "stopped workers are hidden without --all")
-	s.okJSON(&workers, "workers", "ls", "--all", "--json")
+	s.okJSON(&workers, "workers", "ls", "--since", window, "--all", "--json")
 	wk := find(workers)
 	require.NotNil(t, wk, "worker %s in %+v", workerID, workers)
 	require.Equal(t, "stopped", wk.State)
@@ -61,7 +61,7 @@ func TestTasksAndWorkers(t *testing.T) {
 	require.Equal(t, int64(4), wk.Processed)
 	require.Equal(t, int64(1), wk.Failed)
 	require.NotZero(t, wk.PID)
-	r := s.ok("workers", "ls", "--all")
+	r := s.ok("workers", "ls", "--since", window, "--all")
 	require.Regexp(t, `(?m)^ID\s+STATE\s+HOST\s+PID\s+QUEUES\s+ACTIVE\s+PROCESSED\s+FAILED\s+UP\s+SEEN$`, r.stdout)
 	require.Regexp(t, `(?m)^`+workerID+`\s+stopped\s`, r.stdout)
 
@@ -81,7 +81,7 @@ func TestTasksAndWorkers(t *testing.T) {
 		} `json:"events"`
 	}
 	var tasks []taskJSON
-	s.okJSON(&tasks, "tasks", "ls", "--queue", q, "--json")
+	s.okJSON(&tasks, "tasks", "ls", "--since", window, "--queue", q, "--json")
 	require.Len(t, tasks, 5)
 	state := map[string]taskJSON{}
 	for _, tk := range tasks {
@@ -101,26 +101,26 @@ func TestTasksAndWorkers(t *testing.T) {
 	require.WithinDuration(t, time.Now().Add(time.Hour), *state[delayedID].RunAt, 5*time.Minute)
 
 	// Filters and the limit.
-	s.okJSON(&tasks, "tasks", "ls", "--queue", q, "--state", "dead", "--json")
+	s.okJSON(&tasks, "tasks", "ls", "--since", window, "--queue", q, "--state", "dead", "--json")
 	require.Len(t, tasks, 1)
 	require.Equal(t, panicID, tasks[0].ID)
-	s.okJSON(&tasks, "tasks", "ls", "--queue", q, "--kind", "demo.noop", "--limit", "2", "--json")
+	s.okJSON(&tasks, "tasks", "ls", "--since", window, "--queue", q, "--kind", "demo.noop", "--limit", "2", "--json")
 	require.Len(t, tasks, 2)
-	r = s.ok("tasks", "ls", "--queue", q, "--state", "dead")
+	r = s.ok("tasks", "ls", "--since", window, "--queue", q, "--state", "dead")
 	require.Regexp(t, `(?m)^`+panicID+`\s+demo.panic\s+`+q+`\s+dead\s+1\s`, r.stdout)
 
 	// tasks show: the full history, in order.
 	var one taskJSON
-	s.okJSON(&one, "tasks", "show", panicID, "--json")
+	s.okJSON(&one, "tasks", "show", "--since", window, panicID, "--json")
 	var types []string
 	for _, e := range one.Events {
 		types = append(types, e.Type)
 	}
 	require.Equal(t, []string{"enqueued", "started", "dead"}, types)
-	r = s.ok("tasks", "show", panicID)
+	r = s.ok("tasks", "show", "--since", window, panicID)
 	require.Contains(t, r.stdout, "task "+panicID)
 	require.Regexp(t, `(?m)\sdead\s+1\s+`+workerID, r.stdout)
 
-	s.fails([]string{`task "no-such-task" has no events in the last 1h0m0s`}, "tasks", "show", "no-such-task")
+	s.fails([]string{`task "no-such-task" has no events in the last 5m0s`}, "tasks", "show", "--since", window, "no-such-task")
 	s.fails([]string{`invalid --state "bogus"`}, "tasks", "ls", "--state", "bogus")
 }

@@ -32,6 +32,10 @@ import (
 // bin is the path of the warren binary under test.
 var bin string
 
+// buildFlags are the go build flags of the binary under test: the race
+// detector when the tests run with it.
+var buildFlags []string
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "warren-cli-test-")
 	if err != nil {
@@ -39,11 +43,10 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	bin = filepath.Join(dir, "warren")
-	args := []string{"build", "-o", bin}
 	if raceEnabled {
-		args = append(args, "-race")
+		buildFlags = append(buildFlags, "-race")
 	}
-	build := exec.Command("go", append(args, ".")...)
+	build := exec.Command("go", append(append([]string{"build"}, buildFlags...), "-o", bin, ".")...)
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build warren:", err)
@@ -53,6 +56,11 @@ func TestMain(m *testing.M) {
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
+
+// window is the --since of every command that reads the events log: a test
+// reads only its own recent events, and the shared broker's log may hold an
+// hour of benchmark traffic.
+const window = "5m"
 
 // bundle is one test's fixture: a broker URL, a connection for assertions
 // and cleanup, and the environment the binary runs with.

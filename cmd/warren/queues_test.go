@@ -34,7 +34,7 @@ func TestQueues(t *testing.T) {
 
 	// ls: from the events log, plus named queues; missing ones left out.
 	var rows []queueJSON
-	s.okJSON(&rows, "queues", "ls", declared, gone, "--json")
+	s.okJSON(&rows, "queues", "ls", "--since", window, declared, gone, "--json")
 	byName := map[string]queueJSON{}
 	for _, r := range rows {
 		byName[r.Queue] = r
@@ -46,13 +46,13 @@ func TestQueues(t *testing.T) {
 	require.Equal(t, 0, byName[declared].Ready)
 
 	// Human table: a header and aligned columns.
-	out := s.ok("queues", "ls", declared).stdout
+	out := s.ok("queues", "ls", "--since", window, declared).stdout
 	require.Regexp(t, `(?m)^QUEUE\s+READY\s+RUNNING\s+DELAYED\s+DEAD\s+CONSUMERS\s+OLDEST READY$`, out)
 	require.Regexp(t, `(?m)^`+declared+`\s+0\s+0\s+0\s+0\s+0\s+-$`, out)
 
 	// inspect: broker figures plus the events' estimates.
 	var info queueJSON
-	s.okJSON(&info, "queues", "inspect", q, "--json")
+	s.okJSON(&info, "queues", "inspect", "--since", window, q, "--json")
 	require.Equal(t, q, info.Queue)
 	require.Equal(t, 4, info.Ready)
 	require.Equal(t, 0, info.Dead)
@@ -60,13 +60,13 @@ func TestQueues(t *testing.T) {
 	require.NotNil(t, info.OldestReadyAgeSeconds)
 	require.GreaterOrEqual(t, *info.OldestReadyAgeSeconds, 1.0)
 	require.Less(t, *info.OldestReadyAgeSeconds, 120.0)
-	out = s.ok("queues", "inspect", q).stdout
+	out = s.ok("queues", "inspect", "--since", window, q).stdout
 	require.Regexp(t, `(?m)^ready\s+4$`, out)
 
 	// purge removes the ready tasks.
 	r := s.ok("queues", "purge", q)
 	require.Equal(t, "purged 4 tasks from queue "+q+"\n", r.stdout)
-	s.okJSON(&info, "queues", "inspect", q, "--json")
+	s.okJSON(&info, "queues", "inspect", "--since", window, q, "--json")
 	require.Equal(t, 0, info.Ready)
 	require.Nil(t, info.OldestReadyAgeSeconds, "no age without ready tasks")
 

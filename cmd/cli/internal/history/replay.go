@@ -9,6 +9,7 @@
 package history
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"time"
@@ -27,8 +28,10 @@ const (
 
 // Replay calls fn with every event of every batch appended at or after since,
 // in log order, and returns once it has caught up with the log's end as of
-// the call. A batch that does not decode is skipped.
-func Replay(ctx context.Context, b broker.Broker, since time.Time, fn func(jobs.Event)) error {
+// the call. A batch that does not decode is skipped, and so is one that does
+// not contain needle (when set): a cheap pre-filter that spares decoding
+// batches that cannot matter.
+func Replay(ctx context.Context, b broker.Broker, since time.Time, needle []byte, fn func(jobs.Event)) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	start := time.Now()
@@ -44,9 +47,11 @@ func Replay(ctx context.Context, b broker.Broker, since time.Time, fn func(jobs.
 			if !ok {
 				return ctx.Err()
 			}
-			if events, err := jobs.DecodeEvents(batch.Data); err == nil {
-				for _, e := range events {
-					fn(e)
+			if needle == nil || bytes.Contains(batch.Data, needle) {
+				if events, err := jobs.DecodeEvents(batch.Data); err == nil {
+					for _, e := range events {
+						fn(e)
+					}
 				}
 			}
 			if !batch.Time.Before(start) {
@@ -59,4 +64,20 @@ func Replay(ctx context.Context, b broker.Broker, since time.Time, fn func(jobs.
 			return ctx.Err()
 		}
 	}
+}
+
+// Needle returns the pre-filter for events that name s (a queue, kind, task
+// ID or event type): s as a JSON string. It returns nil, no pre-filter, when
+// s holds a character JSON encoders may escape.
+func Needle(s string) []byte {
+	if s == "" {
+		return nil
+	}
+	for _, c := range []byte(s) {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':'
+		if !ok {
+			return nil
+		}
+	}
+	return []byte(`"` + s + `"`)
 }

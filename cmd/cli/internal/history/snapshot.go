@@ -41,8 +41,11 @@ type Snapshot struct {
 	keepEvents func(taskID string) bool
 }
 
-// Options narrow what Load keeps.
+// Options narrow what Load reads and keeps.
 type Options struct {
+	// Needle, if set, skips batches that do not contain it (see Needle and
+	// Replay): set it when only events naming one queue, task or type matter.
+	Needle []byte
 	// KeepEvents, if set, says for which tasks every event is kept in
 	// Task.Events (all other tasks keep only their latest state).
 	KeepEvents func(taskID string) bool
@@ -51,10 +54,11 @@ type Options struct {
 // Load replays the log from since and folds it into a Snapshot.
 func Load(ctx context.Context, b broker.Broker, since time.Time, opts *Options) (*Snapshot, error) {
 	s := &Snapshot{Tasks: map[string]*Task{}, Workers: map[string]*Worker{}, Queues: map[string]bool{}}
+	var needle []byte
 	if opts != nil {
-		s.keepEvents = opts.KeepEvents
+		s.keepEvents, needle = opts.KeepEvents, opts.Needle
 	}
-	if err := Replay(ctx, b, since, s.Add); err != nil {
+	if err := Replay(ctx, b, since, needle, s.Add); err != nil {
 		return nil, err
 	}
 	return s, nil

@@ -99,3 +99,25 @@ func TestReplayStopsWhenCaughtUp(t *testing.T) {
 	require.Empty(t, snap.Tasks)
 	require.Less(t, time.Since(began), 3*time.Second)
 }
+
+func TestNeedle(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, `"emails"`, string(Needle("emails")))
+	require.Equal(t, `"demo.fail"`, string(Needle("demo.fail")))
+	require.Equal(t, `"0b6c7a52-3f5e-4c1e"`, string(Needle("0b6c7a52-3f5e-4c1e")))
+	for _, s := range []string{"", `a"b`, `a\b`, "a<b", "a b", "é"} {
+		require.Nil(t, Needle(s), s)
+	}
+
+	// Load decodes only the batches that contain the needle.
+	b := memory.New(memory.Config{})
+	t.Cleanup(func() { _ = b.Close() })
+	ctx := context.Background()
+	for _, q := range []string{"q1", "q2", "q1"} {
+		batch, _ := json.Marshal([]jobs.Event{{Type: jobs.EventEnqueued, Time: time.Now(), TaskID: "t-" + q, Queue: q}})
+		require.NoError(t, b.AppendEvents(ctx, batch))
+	}
+	snap, err := Load(ctx, b, time.Time{}, &Options{Needle: Needle("q2")})
+	require.NoError(t, err)
+	require.Equal(t, map[string]bool{"q2": true}, snap.Queues)
+}
