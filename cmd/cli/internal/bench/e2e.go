@@ -18,21 +18,38 @@ import (
 // e2eLatency: enqueue-to-handler-start latency at 50% of warren's measured
 // maximum rate, open loop, beside raw publish-to-receive at the same rate.
 func e2eLatency(ctx context.Context, e *env) (Scenario, error) {
-	probeN, k := max(e.cfg.N/2, 10), max(e.cfg.N/2, 10)
+	probeN, k := max(e.cfg.N/2, 10), max(e.cfg.N/2, 10) // k tasks per side
 	maxRate, err := e.probeMaxRate(ctx, probeN)
 	if err != nil {
 		return Scenario{}, fmt.Errorf("probe max rate: %w", err)
 	}
 	r := maxRate / 2
 	e.logf("e2e-latency: max %.0f tasks/s; open loop at %.0f/s", maxRate, r)
-
-	rawLat, err := e.rawE2E(ctx, k, r)
-	if err != nil {
-		return Scenario{}, fmt.Errorf("raw: %w", err)
+	select { // let the broker settle after the probe's burst
+	case <-time.After(time.Second):
+	case <-ctx.Done():
+		return Scenario{}, ctx.Err()
 	}
-	warLat, err := e.warrenE2E(ctx, k, r)
-	if err != nil {
-		return Scenario{}, fmt.Errorf("warren: %w", err)
+
+	// Both sides run twice, in the order raw, warren, warren, raw, half of k
+	// each time, so that a drift in the background weighs on both alike.
+	var rawLat, warLat []time.Duration
+	for i, side := range []string{"raw", "warren", "warren", "raw"} {
+		half := k / 2
+		if i >= 2 {
+			half = k - k/2
+		}
+		f, into := e.rawE2E, &rawLat
+		if side == "warren" {
+			f, into = e.warrenE2E, &warLat
+		}
+		done := e.measure("e2e-latency."+side, half)
+		lat, err := f(ctx, half, r)
+		done()
+		if err != nil {
+			return Scenario{}, fmt.Errorf("%s: %w", side, err)
+		}
+		*into = append(*into, lat...)
 	}
 	base := fmt.Sprintf("%s publish-and-confirm to receive, same rate", baselineRaw)
 	return Scenario{
