@@ -143,6 +143,9 @@ func runWorker(ctx context.Context, app *App, f workerFlags) error {
 
 	b, err := app.OpenBroker(ctx)
 	if err != nil {
+		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			return nil // a signal while connecting: nothing started, a clean stop
+		}
 		return err
 	}
 	defer b.Close()

@@ -3,10 +3,12 @@ package main_test
 import (
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -187,4 +189,41 @@ func TestWorkerBadInput(t *testing.T) {
 		s.fails([]string{c.want}, args...)
 	}
 	s.fails([]string{`unknown command "nope" for "warren"`}, "nope")
+}
+
+// TestWorkerSignalWhileConnecting: a signal before the broker answered is a
+// clean stop: nothing had started.
+func TestWorkerSignalWhileConnecting(t *testing.T) {
+	t.Parallel()
+	// A listener that accepts and never speaks AMQP: the handshake hangs.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var (
+		mu    sync.Mutex
+		conns []net.Conn
+	)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	})
+	s := &bundle{t: t, env: baseEnv("WARREN_AMQP_URL=amqp://warren:pw@" + ln.Addr().String() + "/")}
+	w := s.start("worker", "--queues", "q")
+	time.Sleep(500 * time.Millisecond) // connecting; there is no log line to wait for
+	w.signal(syscall.SIGTERM)
+	require.Equal(t, 0, w.wait(5*time.Second), w.stderr.String())
 }
