@@ -7,12 +7,12 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
-	"regexp"
 	"runtime/debug"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"github.com/warrenjobs/warren/cmd/cli/internal/redact"
 )
 
 // envAnnotation marks a flag with the environment variable that sets it.
@@ -50,7 +50,7 @@ func applyEnv(cmd *cobra.Command) error {
 			return
 		}
 		if serr := f.Value.Set(v); serr != nil {
-			err = fmt.Errorf("invalid $%s %q: %v", env[0], redactText(v), serr)
+			err = fmt.Errorf("invalid $%s %q: %v", env[0], redact.Text(v), serr)
 		}
 	})
 	return err
@@ -80,7 +80,7 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 type redactingHandler struct{ slog.Handler }
 
 func (h redactingHandler) Handle(ctx context.Context, r slog.Record) error {
-	out := slog.NewRecord(r.Time, r.Level, redactText(r.Message), r.PC)
+	out := slog.NewRecord(r.Time, r.Level, redact.Text(r.Message), r.PC)
 	r.Attrs(func(a slog.Attr) bool {
 		out.AddAttrs(redactAttr(a))
 		return true
@@ -104,7 +104,7 @@ func redactAttr(a slog.Attr) slog.Attr {
 	v := a.Value.Resolve()
 	switch v.Kind() {
 	case slog.KindString:
-		return slog.String(a.Key, redactText(v.String()))
+		return slog.String(a.Key, redact.Text(v.String()))
 	case slog.KindGroup:
 		g := v.Group()
 		clean := make([]any, len(g))
@@ -114,29 +114,10 @@ func redactAttr(a slog.Attr) slog.Attr {
 		return slog.Group(a.Key, clean...)
 	case slog.KindAny:
 		if err, ok := v.Any().(error); ok {
-			return slog.String(a.Key, redactText(err.Error()))
+			return slog.String(a.Key, redact.Text(err.Error()))
 		}
 	}
 	return a
-}
-
-// userinfoRE finds the password in "scheme://user:password@" inside any text.
-var userinfoRE = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://[^:@/\s]*):([^@/\s]*)@`)
-
-// redactText masks the password of every URL in s.
-func redactText(s string) string {
-	return userinfoRE.ReplaceAllString(s, "${1}:xxxxx@")
-}
-
-// redactURL masks the password of raw, which may not even parse.
-func redactURL(raw string) string {
-	if u, err := url.Parse(raw); err == nil && u.User != nil {
-		if _, has := u.User.Password(); has {
-			u.User = url.UserPassword(u.User.Username(), "xxxxx")
-		}
-		return u.String()
-	}
-	return redactText(raw)
 }
 
 // checkURL validates a broker URL without ever echoing its password.
@@ -148,13 +129,13 @@ func checkURL(raw string) error {
 		if ue, ok := err.(*url.Error); ok {
 			msg = ue.Err.Error()
 		}
-		return fmt.Errorf("invalid AMQP URL %q: %s", redactText(raw), redactText(msg))
+		return fmt.Errorf("invalid AMQP URL %q: %s", redact.Text(raw), redact.Text(msg))
 	}
 	if u.Scheme != "amqp" && u.Scheme != "amqps" {
-		return fmt.Errorf("invalid AMQP URL %q: scheme must be amqp or amqps", redactURL(raw))
+		return fmt.Errorf("invalid AMQP URL %q: scheme must be amqp or amqps", redact.URL(raw))
 	}
 	if u.Host == "" {
-		return fmt.Errorf("invalid AMQP URL %q: no host", redactURL(raw))
+		return fmt.Errorf("invalid AMQP URL %q: no host", redact.URL(raw))
 	}
 	return nil
 }
@@ -180,3 +161,7 @@ func quoteList(names []string) string {
 	}
 	return strings.Join(names, ", ")
 }
+
+// redactText masks the password of every URL in s; files of this package
+// that predate package redact call it.
+func redactText(s string) string { return redact.Text(s) }

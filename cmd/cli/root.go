@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/warrenjobs/warren/broker"
+	"github.com/warrenjobs/warren/cmd/cli/internal/redact"
 	"github.com/warrenjobs/warren/jobs"
 )
 
@@ -77,7 +78,7 @@ type App struct {
 func (a *App) URL() string { return a.url }
 
 // RedactedURL returns the broker URL with its password masked.
-func (a *App) RedactedURL() string { return redactURL(a.url) }
+func (a *App) RedactedURL() string { return redact.URL(a.url) }
 
 // Logger returns the logger configured by --log-format and --log-level,
 // writing to the command's stderr.
@@ -163,7 +164,7 @@ func NewRootCommand(workers *jobs.Workers, opts *Options) *cobra.Command {
 	pf.StringVar(&app.url, "amqp-url", DefaultAMQPURL, "RabbitMQ URL (amqp:// or amqps://)")
 	pf.StringVar(&app.logFmt, "log-format", "text", "log format: text or json")
 	pf.StringVar(&app.logLvl, "log-level", "info", "log level: debug, info, warn or error")
-	pf.Lookup("amqp-url").DefValue = redactURL(DefaultAMQPURL) // help shows no password either
+	pf.Lookup("amqp-url").DefValue = redact.URL(DefaultAMQPURL) // help shows no password either
 	BindEnv(root, "amqp-url", "WARREN_AMQP_URL")
 	BindEnv(root, "log-format", "WARREN_LOG_FORMAT")
 	BindEnv(root, "log-level", "WARREN_LOG_LEVEL")
@@ -208,7 +209,7 @@ func Run(ctx context.Context, root *cobra.Command, args []string, stdout, stderr
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintf(stderr, "%s: %s\n", root.Name(), oneLine(redactText(err.Error())))
+	fmt.Fprintf(stderr, "%s: %s\n", root.Name(), oneLine(redact.Text(err.Error())))
 	return 1
 }
 

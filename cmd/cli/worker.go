@@ -21,6 +21,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/warrenjobs/warren/broker"
 	"github.com/warrenjobs/warren/cmd/cli/internal/metrics"
+	"github.com/warrenjobs/warren/cmd/cli/internal/redact"
 	"github.com/warrenjobs/warren/jobs"
 )
 
@@ -258,7 +259,7 @@ func healthMux(reg *prometheus.Registry, b broker.Broker, status func() jobs.Wor
 		defer cancel()
 		if err := b.Ping(ctx); err != nil {
 			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintln(w, "broker unreachable:", redactText(err.Error()))
+			fmt.Fprintln(w, "broker unreachable:", redact.Text(err.Error()))
 			return
 		}
 		fmt.Fprintln(w, "ok")
