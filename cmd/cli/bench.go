@@ -20,6 +20,7 @@ func newBenchCommand(app *App) *cobra.Command {
 		n           int
 		prefetch    int
 		concurrency int
+		runs        int
 		asJSON      bool
 		timeout     time.Duration
 		profileDir  string
@@ -40,7 +41,8 @@ side, latency-1 takes min(n, 2000) samples, e2e-latency n/2 per phase, and
 memory pre-fills a backlog of 10n tasks. Run it on an otherwise idle machine:
 figures taken under other load are noise.`,
 		Example: `  warren bench                                  # every scenario, n = 100,000
-  warren bench --scenario drain --n 20000 --json`,
+  warren bench --runs 3                         # medians of 3 runs (docs/performance.md)
+  warren bench --scenario drain,events-cost --n 20000 --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var scenarios []string // nil: all
@@ -51,7 +53,7 @@ figures taken under other load are noise.`,
 			defer cancel()
 			path := strings.Fields(cmd.CommandPath())[1:] // the way back to this command
 			rep, err := bench.Run(ctx, bench.Config{
-				URL: app.URL(), Scenarios: scenarios, N: n, Prefetch: prefetch, Concurrency: concurrency,
+				URL: app.URL(), Scenarios: scenarios, N: n, Runs: runs, Prefetch: prefetch, Concurrency: concurrency,
 				Progress: cmd.ErrOrStderr(), ProfileDir: profileDir,
 				Child: func(ctx context.Context, args []string) *exec.Cmd {
 					exe, err := os.Executable()
@@ -75,6 +77,7 @@ figures taken under other load are noise.`,
 	fl.IntVar(&n, "n", bench.DefaultN, "size of the scenarios (tasks per side)")
 	fl.IntVar(&prefetch, "prefetch", bench.DefaultPrefetch, "prefetch of warren's and raw's consumers")
 	fl.IntVar(&concurrency, "concurrency", bench.DefaultConcurrency, "concurrency of warren's worker")
+	fl.IntVar(&runs, "runs", 1, "run every scenario this many times and report medians")
 	fl.BoolVar(&asJSON, "json", false, "print JSON")
 	fl.DurationVar(&timeout, "timeout", 30*time.Minute, "give up after this long")
 	fl.StringVar(&profileDir, "profile", "", "write a CPU profile of every measured phase into this directory")

@@ -39,6 +39,10 @@ type Config struct {
 	Prefetch int
 	// Concurrency of warren's Runner. Default: 32.
 	Concurrency int
+	// Runs is how many times every scenario runs; each figure reported is
+	// the median of the runs, each ratio the median of the runs' ratios.
+	// Default: 1.
+	Runs int
 	// Child starts this program as a memory-scenario worker process, with
 	// args to pass to RunChild (the caller maps them to a command line that
 	// ends in RunChild) and the broker URL in its environment. Required by
@@ -79,6 +83,9 @@ func (c Config) withDefaults() Config {
 	if c.Concurrency == 0 {
 		c.Concurrency = DefaultConcurrency
 	}
+	if c.Runs == 0 {
+		c.Runs = 1
+	}
 	if c.Progress == nil {
 		c.Progress = io.Discard
 	}
@@ -97,6 +104,9 @@ func (c Config) validate() error {
 	}
 	if c.N < 10 || c.N > 10_000_000 {
 		errs = append(errs, fmt.Errorf("n %d: want 10 to 10,000,000", c.N))
+	}
+	if c.Runs < 1 || c.Runs > 9 {
+		errs = append(errs, fmt.Errorf("runs %d: want 1 to 9", c.Runs))
 	}
 	if c.Prefetch < 1 || c.Prefetch > 65535 {
 		errs = append(errs, fmt.Errorf("prefetch %d: want 1 to 65535", c.Prefetch))
@@ -141,7 +151,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		StartedAt: start.UTC().Truncate(time.Second),
 		Machine: Machine{CPUs: runtime.NumCPU(), OS: runtime.GOOS + "/" + runtime.GOARCH,
 			Go: runtime.Version(), LoadStart: loadAvg()},
-		Settings: Settings{N: cfg.N, Prefetch: cfg.Prefetch, Concurrency: cfg.Concurrency, ArgsBytes: argsBytes},
+		Settings: Settings{N: cfg.N, Runs: cfg.Runs, Prefetch: cfg.Prefetch, Concurrency: cfg.Concurrency, ArgsBytes: argsBytes},
 	}
 	env, err := newEnv(ctx, cfg)
 	if err != nil {
@@ -149,17 +159,23 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	defer env.close()
 	rep.Broker = env.version
-	for _, name := range cfg.Scenarios {
-		env.logf("%s: start", name)
-		t0 := time.Now()
-		s, err := scenarioFuncs[name](ctx, env)
-		env.cleanup()
-		if err != nil {
-			return nil, fmt.Errorf("bench: scenario %s: %w", name, err)
+	runs := make([][]Scenario, len(cfg.Scenarios)) // per scenario, one result per run
+	for run := range cfg.Runs {
+		for i, name := range cfg.Scenarios {
+			env.logf("%s: start (run %d of %d)", name, run+1, cfg.Runs)
+			t0 := time.Now()
+			s, err := scenarioFuncs[name](ctx, env)
+			env.cleanup()
+			if err != nil {
+				return nil, fmt.Errorf("bench: scenario %s: %w", name, err)
+			}
+			s.Name = name
+			s.Seconds = round(time.Since(t0).Seconds())
+			runs[i] = append(runs[i], s)
 		}
-		s.Name = name
-		s.Seconds = round(time.Since(t0).Seconds())
-		rep.Scenarios = append(rep.Scenarios, s)
+	}
+	for _, rs := range runs {
+		rep.Scenarios = append(rep.Scenarios, median(rs))
 	}
 	env.cleanup()
 	rep.Queues = env.deleted

@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -88,5 +89,27 @@ func TestConfigValidate(t *testing.T) {
 	err := cfg.validate()
 	if err == nil || !strings.Contains(err.Error(), `unknown scenario "nope"`) || !strings.Contains(err.Error(), "Config.Child") {
 		t.Fatalf("validate: %v", err)
+	}
+}
+
+func TestMedianOfRuns(t *testing.T) {
+	run := func(w, r float64, flat bool) Scenario {
+		mem := line("rss", "MB", w, r, baselineRaw, "")
+		mem.Target, mem.Met = "flat", &flat
+		return Scenario{Name: "s", Seconds: 1, Lines: []Line{line("x", "msg/s", w, r, baselineRaw, ">= 0.80"), mem}, Notes: []string{"n"}}
+	}
+	m := median([]Scenario{run(70, 100, true), run(90, 100, false), run(160, 200, true)})
+	l := m.Lines[0]
+	if l.Warren != 90 || l.Raw != 100 || l.Ratio != 0.8 || !slices.Equal(l.RunRatios, []float64{0.7, 0.9, 0.8}) || l.Met == nil || !*l.Met {
+		t.Errorf("median line: %+v", l)
+	}
+	if m.Lines[1].Met == nil || !*m.Lines[1].Met {
+		t.Errorf("flat in 2 of 3 runs: %+v", m.Lines[1])
+	}
+	if m.Seconds != 3 || len(m.Notes) != 3 {
+		t.Errorf("seconds %v, notes %v", m.Seconds, m.Notes)
+	}
+	if got := mid([]float64{4, 1, 3, 2}); got != 2.5 {
+		t.Errorf("mid of 4 = %v", got)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -35,6 +36,7 @@ type Machine struct {
 // Settings are the knobs the run used.
 type Settings struct {
 	N           int `json:"n"`
+	Runs        int `json:"runs"`
 	Prefetch    int `json:"prefetch"`
 	Concurrency int `json:"concurrency"`
 	ArgsBytes   int `json:"args_bytes"`
@@ -61,6 +63,10 @@ type Line struct {
 	Ratio    float64 `json:"ratio"`
 	Target   string  `json:"target,omitempty"` // e.g. ">= 0.80"
 	Met      *bool   `json:"met,omitempty"`    // nil when the line has no target
+	// RunRatios are the ratios of the single runs when there were several;
+	// Warren and Raw are then the medians of the runs' figures, and Ratio
+	// the median of RunRatios.
+	RunRatios []float64 `json:"run_ratios,omitempty"`
 }
 
 // Baselines.
@@ -76,20 +82,75 @@ func line(metric, unit string, warren, raw float64, baseline, target string) Lin
 	if raw != 0 {
 		l.Ratio = round3(warren / raw)
 	}
+	return withTarget(l)
+}
+
+// withTarget sets l.Met from l.Ratio and l.Target.
+func withTarget(l Line) Line {
+	l.Met = nil
 	var limit float64
 	switch {
-	case strings.HasPrefix(target, ">= "):
-		if _, err := fmt.Sscan(target[3:], &limit); err == nil {
+	case strings.HasPrefix(l.Target, ">= "):
+		if _, err := fmt.Sscan(l.Target[3:], &limit); err == nil {
 			met := l.Ratio >= limit
 			l.Met = &met
 		}
-	case strings.HasPrefix(target, "<= "):
-		if _, err := fmt.Sscan(target[3:], &limit); err == nil {
+	case strings.HasPrefix(l.Target, "<= "):
+		if _, err := fmt.Sscan(l.Target[3:], &limit); err == nil {
 			met := l.Ratio <= limit && l.Ratio > 0
 			l.Met = &met
 		}
 	}
 	return l
+}
+
+// median merges the results of one scenario's runs: per line, the median of
+// each figure and the median of the runs' ratios, its target checked on that.
+func median(runs []Scenario) Scenario {
+	out := runs[0]
+	if len(runs) == 1 {
+		return out
+	}
+	out.Lines = make([]Line, len(runs[0].Lines))
+	out.Notes = nil
+	for i, l := range runs[0].Lines {
+		var ws, rs, ratios []float64
+		for _, r := range runs {
+			ws, rs, ratios = append(ws, r.Lines[i].Warren), append(rs, r.Lines[i].Raw), append(ratios, r.Lines[i].Ratio)
+		}
+		m := line(l.Metric, l.Unit, mid(ws), mid(rs), l.Baseline, l.Target)
+		m.Ratio, m.RunRatios = round3(mid(ratios)), ratios
+		if l.Met != nil && m.Met == nil { // a target checked otherwise (memory): met when met in most runs
+			met := 0
+			for _, r := range runs {
+				if *r.Lines[i].Met {
+					met++
+				}
+			}
+			ok := 2*met > len(runs)
+			m.Met = &ok
+		} else if m.Met != nil {
+			m = withTarget(m)
+		}
+		out.Lines[i] = m
+	}
+	out.Seconds = 0
+	for _, r := range runs {
+		out.Seconds += r.Seconds
+		out.Notes = append(out.Notes, r.Notes...)
+	}
+	return out
+}
+
+// mid is the median of vs (the mean of the middle two for an even count).
+func mid(vs []float64) float64 {
+	s := slices.Clone(vs)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
 }
 
 // round keeps figures readable: 3 significant decimals below 10, 1 below
@@ -116,8 +177,8 @@ func (r *Report) WriteJSON(w io.Writer) error {
 
 // WriteText prints r as a table for humans.
 func (r *Report) WriteText(w io.Writer) error {
-	fmt.Fprintf(w, "%s, %d CPUs, %s, %s; n=%d prefetch=%d concurrency=%d; load average %.2f -> %.2f\n\n",
-		r.Broker, r.Machine.CPUs, r.Machine.OS, r.Machine.Go, r.Settings.N, r.Settings.Prefetch,
+	fmt.Fprintf(w, "%s, %d CPUs, %s, %s; n=%d runs=%d prefetch=%d concurrency=%d; load average %.2f -> %.2f\n\n",
+		r.Broker, r.Machine.CPUs, r.Machine.OS, r.Machine.Go, r.Settings.N, r.Settings.Runs, r.Settings.Prefetch,
 		r.Settings.Concurrency, r.Machine.LoadStart, r.Machine.LoadEnd)
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "scenario\tmetric\twarren\tbaseline\tratio\ttarget\t")
