@@ -136,7 +136,7 @@ func TestConfigPrecedence(t *testing.T) {
 
 	// WARREN_LOG_FORMAT=json switches the logs to JSON; WARREN_QUEUES picks the queues.
 	q := s.queue()
-	s.ok("enqueue", "demo.noop", "--queue", q)
+	s.ok("enqueue", "demo.echo", `{"msg":"hello from the test"}`, "--queue", q)
 	env = baseEnv("WARREN_AMQP_URL="+s.url, "WARREN_LOG_FORMAT=json", "WARREN_QUEUES="+q, "WARREN_EXIT_WHEN_IDLE=500ms")
 	r = runWith(t, env, "", "worker")
 	require.Equal(t, 0, r.code, r.stderr)
@@ -145,5 +145,6 @@ func TestConfigPrecedence(t *testing.T) {
 		require.NoError(t, json.Unmarshal([]byte(l), &rec), "log line is not JSON: %s", l)
 	}
 	require.Contains(t, r.stderr, `"queues":{"`+q+`":1}`)
+	require.Contains(t, r.stderr, `"msg":"demo.echo","echo":"hello from the test"`, "demo.echo logs its message")
 	require.Equal(t, 0, s.stats(q).Ready)
 }
