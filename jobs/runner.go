@@ -142,6 +142,9 @@ func (r *Runner) Run(ctx context.Context) error {
 // error, if any. Executors are Concurrency long-lived goroutines: a goroutine
 // per task would pay for its start and stack growth on every task.
 func (r *Runner) dispatch(ctx context.Context, subs []broker.Subscription, weights []int, wg *sync.WaitGroup) error {
+	if len(subs) == 1 {
+		return r.dispatchOne(ctx, subs[0], wg)
+	}
 	slots := make(chan struct{}, r.cfg.Concurrency)
 	work := make(chan broker.Delivery)
 	defer close(work)
@@ -179,4 +182,65 @@ func (r *Runner) dispatch(ctx context.Context, subs []broker.Subscription, weigh
 		r.active.Add(1)
 		work <- d // a slot is free, so an executor is or soon will be
 	}
+}
+
+// dispatchOne is dispatch for a single queue: with no choice to make, the
+// executors take deliveries straight from the subscription, one handoff
+// fewer per task. A delivery taken once dispatch has returned is left
+// unsettled: it goes back to its queue when the subscription closes.
+func (r *Runner) dispatchOne(ctx context.Context, sub broker.Subscription, wg *sync.WaitGroup) error {
+	var (
+		mu      sync.Mutex
+		stopped bool
+	)
+	begin := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped {
+			return false
+		}
+		wg.Add(1)
+		r.active.Add(1)
+		return true
+	}
+	ended := make(chan struct{})
+	var endOnce sync.Once
+	deliveries := sub.Deliveries()
+	for range r.cfg.Concurrency {
+		go func() {
+			for {
+				select {
+				case d, ok := <-deliveries:
+					if !ok {
+						endOnce.Do(func() { close(ended) })
+						return
+					}
+					if !begin() {
+						return
+					}
+					r.execute(d)
+					r.active.Add(-1)
+					wg.Done()
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
+	select {
+	case <-ctx.Done():
+	case <-ended:
+	}
+	mu.Lock()
+	stopped = true
+	mu.Unlock()
+	// A subscription also ends when ctx (its Consume context) is done: that
+	// is the shutdown asked for, not an error.
+	if ctx.Err() != nil {
+		return nil
+	}
+	if err := sub.Err(); err != nil {
+		return fmt.Errorf("jobs: subscription ended: %w", err)
+	}
+	return errors.New("jobs: subscription ended")
 }
