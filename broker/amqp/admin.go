@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
@@ -29,14 +28,14 @@ type admin struct {
 	dialing sem // one dial at a time; waiting for it honours the caller's ctx
 
 	mu     sync.Mutex
-	conn   *amqp.Connection
+	conn   *connection
 	closed bool
 }
 
 func newAdmin(cfg Config) *admin { return &admin{cfg: cfg, dialing: newSem()} }
 
 // current returns the live connection, or nil.
-func (a *admin) current() (*amqp.Connection, error) {
+func (a *admin) current() (*connection, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.closed {
@@ -48,7 +47,7 @@ func (a *admin) current() (*amqp.Connection, error) {
 	return nil, nil
 }
 
-func (a *admin) connection(ctx context.Context) (*amqp.Connection, error) {
+func (a *admin) connection(ctx context.Context) (*connection, error) {
 	if conn, err := a.current(); conn != nil || err != nil {
 		return conn, err
 	}
@@ -66,7 +65,7 @@ func (a *admin) connection(ctx context.Context) (*amqp.Connection, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.closed {
-		_ = conn.Close()
+		go conn.shut(closeTimeout)
 		return nil, broker.ErrClosed
 	}
 	a.conn = conn
@@ -110,7 +109,7 @@ func (a *admin) close() {
 	a.closed = true
 	a.mu.Unlock()
 	if conn != nil && !conn.IsClosed() {
-		_ = conn.CloseDeadline(time.Now().Add(5 * time.Second))
+		conn.shut(closeTimeout)
 	}
 }
 

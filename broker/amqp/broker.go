@@ -101,9 +101,9 @@ func (b *Broker) Close() error {
 	for _, c := range closers {
 		wg.Go(func() { _ = c.Close() })
 	}
+	wg.Go(b.pub.close)
+	wg.Go(b.admin.close)
 	wg.Wait()
-	b.pub.close()
-	b.admin.close()
 	return nil
 }
 

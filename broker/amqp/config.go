@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -154,16 +155,72 @@ type redactedError struct {
 func (e *redactedError) Error() string { return e.msg }
 func (e *redactedError) Unwrap() error { return e.err }
 
+// connection is an amqp.Connection with its current socket (replaced on
+// every reconnect), so that closing it can be forced.
+type connection struct {
+	*amqp.Connection
+	sock *socketRef
+}
+
+type socketRef struct {
+	mu   sync.Mutex
+	conn net.Conn
+}
+
+func (s *socketRef) set(c net.Conn) {
+	s.mu.Lock()
+	s.conn = c
+	s.mu.Unlock()
+}
+
+func (s *socketRef) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conn != nil {
+		_ = s.conn.Close()
+	}
+}
+
+// closeTimeout bounds each phase of closing a connection (see shut).
+const closeTimeout = 3 * time.Second
+
+// shut closes c: gracefully when the broker answers within timeout, else by
+// closing the socket. amqp091-go's CloseDeadline alone can wait forever: a
+// connection blocked by a resource alarm is not read by the broker, which
+// never sees connection.close, while its heartbeats keep pushing the read
+// deadline back.
+func (c *connection) shut(timeout time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		_ = c.CloseDeadline(time.Now().Add(timeout))
+		close(done)
+	}()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case <-done:
+		return
+	case <-timer.C:
+	}
+	c.sock.close() // the reader fails, the library shuts down, the close returns
+	timer.Reset(timeout)
+	select {
+	case <-done:
+	case <-timer.C:
+	}
+}
+
 // dial opens one connection named ConnectionName+" "+role, honouring ctx.
 // recovery is nil for connections that must not recover by themselves.
-func (c Config) dial(ctx context.Context, role string, recovery *amqp.Recovery) (*amqp.Connection, error) {
+func (c Config) dial(ctx context.Context, role string, recovery *amqp.Recovery) (*connection, error) {
 	props := amqp.NewConnectionProperties()
 	props.SetClientConnectionName(c.ConnectionName + " " + role)
+	sock := &socketRef{}
 	ac := amqp.Config{
 		Heartbeat:  c.Heartbeat,
 		Properties: props,
 		Locale:     "en_US",
-		Dial:       c.dialer(),
+		Dial:       c.dialer(sock),
 		Recovery:   recovery,
 	}
 	if c.TLS != nil {
@@ -186,7 +243,7 @@ func (c Config) dial(ctx context.Context, role string, recovery *amqp.Recovery) 
 				err: r.err,
 			}
 		}
-		return r.conn, nil
+		return &connection{Connection: r.conn, sock: sock}, nil
 	case <-ctx.Done():
 		go func() {
 			if r := <-done; r.conn != nil {
@@ -200,7 +257,7 @@ func (c Config) dial(ctx context.Context, role string, recovery *amqp.Recovery) 
 // dialer returns the TCP dialer of every connection: DialTimeout bounds the
 // connect and the handshakes, and every write gets a deadline (see
 // writeDeadlineConn).
-func (c Config) dialer() func(network, addr string) (net.Conn, error) {
+func (c Config) dialer(sock *socketRef) func(network, addr string) (net.Conn, error) {
 	writeTimeout := max(3*c.Heartbeat, 30*time.Second)
 	return func(network, addr string) (net.Conn, error) {
 		conn, err := net.DialTimeout(network, addr, c.DialTimeout)
@@ -212,6 +269,7 @@ func (c Config) dialer() func(network, addr string) (net.Conn, error) {
 			conn.Close()
 			return nil, err
 		}
+		sock.set(conn)
 		return &writeDeadlineConn{Conn: conn, timeout: writeTimeout}, nil
 	}
 }

@@ -113,6 +113,22 @@ func TestBlockedPublishing(t *testing.T) {
 		t.Errorf("Ping while blocked: %v, want ErrBlocked", err)
 	}
 
+	// A blocked connection is not read by the broker, so it never sees
+	// connection.close: Close still returns, in bounded time.
+	other := setup(t, Config{URL: node.URL()})
+	ctx, cancel = context.WithTimeout(x.ctx, time.Second)
+	_ = other.b.Publish(ctx, []*broker.Message{newMessage(q)})
+	cancel()
+	start = time.Now()
+	if err := other.b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 15*time.Second {
+		t.Fatalf("Close of a blocked broker took %v", took)
+	} else {
+		t.Logf("Close of a blocked broker took %v", took.Round(time.Millisecond))
+	}
+
 	node.SetMemoryAlarm(t, false)
 	eventually(t, 10*time.Second, func() bool {
 		ctx, cancel := context.WithTimeout(x.ctx, 2*time.Second)

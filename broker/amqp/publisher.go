@@ -42,7 +42,8 @@ type outgoing struct {
 // written on a channel between its loss and its reopening (see pubChannel).
 type publisher struct {
 	log    *slog.Logger
-	conn   *amqp.Connection
+	conn   *connection
+	closed atomic.Bool
 	pool   atomic.Pointer[[]*pubChannel] // set once, after every channel is open
 	next   atomic.Uint32
 	onLost func(err *amqp.Error) // called by the hooks, before recovery
@@ -93,7 +94,9 @@ type publisherHooks struct {
 }
 
 func (h *publisherHooks) OnConnectionClose(conn *amqp.Connection, err *amqp.Error) {
-	h.p.log.Warn("amqp: publishing connection lost; recovering", "error", err)
+	if !h.p.closed.Load() {
+		h.p.log.Warn("amqp: publishing connection lost; recovering", "error", err)
+	}
 	h.p.blocked.Store(nil) // a new connection starts unblocked
 	for _, pc := range h.p.channels() {
 		pc.down()
@@ -307,8 +310,9 @@ func waitConfirm(ctx context.Context, dc *amqp.DeferredConfirmation, lost <-chan
 }
 
 func (p *publisher) close() {
+	p.closed.Store(true)
 	if p.conn != nil {
-		_ = p.conn.CloseDeadline(time.Now().Add(5 * time.Second))
+		p.conn.shut(closeTimeout)
 	}
 }
 

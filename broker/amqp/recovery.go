@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 )
@@ -43,7 +42,7 @@ var errNotReady = errors.New("consumer connection not ready")
 type consumerLink struct {
 	log  *slog.Logger
 	role string
-	conn *amqp.Connection
+	conn *connection
 	ch   *amqp.Channel
 	kick chan struct{} // capacity 1: the link's state changed
 	tags atomic.Uint64
@@ -77,7 +76,12 @@ type linkHooks struct {
 }
 
 func (h *linkHooks) OnConnectionClose(conn *amqp.Connection, err *amqp.Error) {
-	h.l.log.Warn("amqp: consumer connection lost; recovering", "connection", h.l.role, "error", err)
+	h.l.mu.RLock()
+	closed := h.l.closed
+	h.l.mu.RUnlock()
+	if !closed {
+		h.l.log.Warn("amqp: consumer connection lost; recovering", "connection", h.l.role, "error", err)
+	}
 	h.l.lose(nil)
 	h.def.OnConnectionClose(conn, err)
 }
@@ -258,7 +262,7 @@ func (l *consumerLink) close() {
 	l.killLocked()
 	l.mu.Unlock()
 	l.signal()
-	_ = l.conn.CloseDeadline(time.Now().Add(5 * time.Second))
+	l.conn.shut(closeTimeout)
 }
 
 var errLinkEnded = errors.New("consumer connection closed")

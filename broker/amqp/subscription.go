@@ -199,7 +199,10 @@ func (s *subscription) run(c *consumer) {
 				s.fail(fmt.Errorf("amqp: consume %s: %w", s.queue, err))
 				return
 			case isCode(err, amqp.NotFound):
+				// The queue is gone; so is the session (the 404 closed the
+				// channel). Nothing is left to settle: release the connection.
 				s.fail(fmt.Errorf("amqp: consume %s: %w", s.queue, broker.ErrQueueNotFound))
+				go s.link.close()
 				return
 			default:
 				// Not ready, or lost while starting: the hooks and state

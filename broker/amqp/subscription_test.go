@@ -7,6 +7,8 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/warrenjobs/warren/broker"
 )
 
 // Malformed deliveries (foreign producers, hostile headers) arrive with
@@ -113,5 +115,28 @@ func TestDeliveryLimitDeadLetters(t *testing.T) {
 	}
 	if got[0].ID != m.ID || got[0].DeadReason != "broker: delivery_limit" || got[0].DeadAt.IsZero() {
 		t.Fatalf("dead letter: %+v", got[0])
+	}
+}
+
+// A subscription whose queue is deleted ends: Deliveries closes and Err
+// says the queue is gone.
+func TestSubscriptionEndsWhenQueueDeleted(t *testing.T) {
+	t.Parallel()
+	x := setup(t, Config{})
+	q := x.queue()
+	sub := x.consume(q, 1)
+	if err := x.b.DeleteQueue(x.ctx, q); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case _, ok := <-sub.Deliveries():
+		if ok {
+			t.Fatal("unexpected delivery")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Deliveries still open 10s after the queue was deleted")
+	}
+	if err := sub.Err(); !errors.Is(err, broker.ErrQueueNotFound) {
+		t.Fatalf("Err: %v, want ErrQueueNotFound", err)
 	}
 }
