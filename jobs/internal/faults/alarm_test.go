@@ -3,10 +3,12 @@ package faults_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/warrenjobs/warren/broker/amqp/amqptest"
+	"github.com/warrenjobs/warren/jobs"
 	"github.com/warrenjobs/warren/jobs/internal/faults"
 )
 
@@ -20,12 +22,18 @@ func TestMemoryAlarm(t *testing.T) {
 	x := setup(t, setupOpts{url: node.URL()})
 	const (
 		backlog  = 2000
+		poison   = 4 // fewer than the workers' 9 slots: each holds its outcome until the alarm clears
 		deadline = 2 * time.Second
 		slack    = time.Second
 	)
 	pb := x.open(node.URL())
 	p := x.producer(pb, 30*time.Second)
-	if _, err := p.Enqueue(context.Background(), "s4-", tasks(0, backlog, nil), nil); err != nil {
+	// The last tasks of the backlog are poison: they fail under the alarm,
+	// when their retries cannot be published, and must still end
+	// dead-lettered once it clears.
+	if _, err := p.Enqueue(context.Background(), "s4-", tasks(0, backlog, func(t *faults.Task) {
+		t.Fail = t.Seq >= backlog-poison
+	}), &jobs.EnqueueOpts{RetryDelay: time.Second, MaxRetries: 1}); err != nil {
 		t.Fatal(err)
 	}
 	// A slow worker (40 tasks/s) has a backlog of 50 s: left when the alarm
@@ -34,6 +42,12 @@ func TestMemoryAlarm(t *testing.T) {
 	x.eventually(time.Minute, "slow worker consuming", func() bool { return x.countDone(slow) > 0 })
 
 	node.SetMemoryAlarm(t, true)
+	alarmOn := true
+	t.Cleanup(func() { // on failure: clear it before the brokers close
+		if alarmOn {
+			node.SetMemoryAlarm(t, false)
+		}
+	})
 	atAlarm := x.countDone(slow)
 	if st := x.stats(); st.Ready == 0 {
 		t.Fatalf("the backlog drained before the alarm was on (%d done): nothing left to show consumption under the alarm", atAlarm)
@@ -64,6 +78,9 @@ func TestMemoryAlarm(t *testing.T) {
 	// started now comes up and consumes too.
 	fresh := x.startWorker(workerOpts{concurrency: 8, prefetch: 16, sleep: 5 * time.Millisecond})
 	x.eventually(2*time.Minute, "backlog drained under the alarm", func() bool { return x.stats().Ready == 0 })
+	x.eventually(time.Minute, "poison tasks attempted under the alarm", func() bool {
+		return len(x.history(false).Attempts) >= backlog
+	})
 	underAlarm := x.countDone(nil) - atAlarm
 	if n := x.countDone(slow); n <= atAlarm {
 		t.Errorf("the running worker completed nothing under the alarm (%d before, %d after)", atAlarm, n)
@@ -77,14 +94,23 @@ func TestMemoryAlarm(t *testing.T) {
 
 	// After the alarm, everything flows.
 	node.SetMemoryAlarm(t, false)
+	alarmOn = false
 	p.Timeout = 30 * time.Second
 	if _, err := p.Enqueue(context.Background(), "s4-after-", tasks(0, 500, nil), nil); err != nil {
 		t.Fatalf("enqueue after the alarm: %v", err)
 	}
-	x.waitSettled(2*time.Minute, false)
+	x.waitSettled(2*time.Minute, true)
 	x.stopWorkers()
 	h := x.history(true)
-	x.report("4. memory alarm", "memory alarm raised for the enqueue and consumption, then cleared",
+	for id, m := range h.Dead {
+		if m.Attempt != 2 || !strings.Contains(m.DeadReason, "max retries exceeded") {
+			t.Errorf("dead letter %s: attempt %d, reason %q; want attempt 2, max retries exceeded", id, m.Attempt, m.DeadReason)
+		}
+	}
+	if len(h.Dead) != poison {
+		t.Errorf("%d dead letters, want the %d poison tasks", len(h.Dead), poison)
+	}
+	x.report("4. memory alarm", fmt.Sprintf("memory alarm raised during enqueue and consumption (%d tasks failing under it), then cleared", poison),
 		h, fmt.Sprintf("%d/%d enqueues under the alarm failed, slowest %s (deadline %s); %d tasks completed under the alarm",
 			failed, tries, slowest.Round(time.Millisecond), deadline, underAlarm))
 }
