@@ -19,6 +19,7 @@ type load struct {
 	batch  int
 	pause  time.Duration // between calls of one goroutine
 	opts   *jobs.EnqueueOpts
+	shape  func(*faults.Task) // optional, per task
 
 	next    atomic.Int64
 	calls   atomic.Int64
@@ -29,9 +30,10 @@ type load struct {
 }
 
 // startLoad starts goroutines enqueuing batches of batch tasks.
-func startLoad(p *faults.Producer, prefix string, goroutines, batch int, pause time.Duration, opts *jobs.EnqueueOpts) *load {
+// shape (may be nil) sets each task's behaviour.
+func startLoad(p *faults.Producer, prefix string, goroutines, batch int, pause time.Duration, opts *jobs.EnqueueOpts, shape func(*faults.Task)) *load {
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &load{p: p, prefix: prefix, batch: batch, pause: pause, opts: opts, cancel: cancel}
+	l := &load{p: p, prefix: prefix, batch: batch, pause: pause, opts: opts, shape: shape, cancel: cancel}
 	for range goroutines {
 		l.wg.Go(func() { l.run(ctx) })
 	}
@@ -44,7 +46,7 @@ func (l *load) run(ctx context.Context) {
 		began := time.Now()
 		// The call's own context is not ctx: stopping the load must not
 		// turn an in-flight call into an error of the test's making.
-		_, err := l.p.Enqueue(context.Background(), l.prefix, tasks(first, l.batch, nil), l.opts)
+		_, err := l.p.Enqueue(context.Background(), l.prefix, tasks(first, l.batch, l.shape), l.opts)
 		took := time.Since(began)
 		l.calls.Add(1)
 		for {
@@ -72,3 +74,20 @@ func (l *load) stop() {
 }
 
 func (l *load) slowestCall() time.Duration { return time.Duration(l.slowest.Load()) }
+
+// retriedTenth makes every tenth task fail its first attempt, so that it is
+// retried through the delay levels (retryOpts) while faults strike.
+func retriedTenth(t *faults.Task) { t.FailOnce = t.Seq%10 == 0 }
+
+var retryOpts = &jobs.EnqueueOpts{RetryDelay: 2 * time.Second, MaxRetries: 3}
+
+// retried counts tasks that completed after a failed attempt.
+func retried(h *faults.History) int {
+	n := 0
+	for id, runs := range h.Runs {
+		if runs > 0 && h.Attempts[id] > runs {
+			n++
+		}
+	}
+	return n
+}

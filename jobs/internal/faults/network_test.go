@@ -38,7 +38,7 @@ func TestNetworkCutAndBlackhole(t *testing.T) {
 	worker := x.startWorker(wo)
 	x.eventually(time.Minute, "worker consuming", func() bool { return x.stats().Consumers == 1 })
 
-	l := startLoad(x.producer(pb, deadline), "s3-", 4, 5, 20*time.Millisecond, nil)
+	l := startLoad(x.producer(pb, deadline), "s3-", 4, 5, 20*time.Millisecond, retryOpts, retriedTenth)
 	time.Sleep(2 * time.Second)
 	proxy.Cut()
 	time.Sleep(3 * time.Second)
@@ -65,8 +65,8 @@ func TestNetworkCutAndBlackhole(t *testing.T) {
 	}
 	h := x.history(true)
 	x.report("3. network cut, blackhole", fmt.Sprintf("2 cuts of every connection, 1 blackhole of %s (heartbeat %s)", blackhole, heartbeat),
-		h, fmt.Sprintf("%d of %d enqueue calls failed; slowest call %s (deadline %s)",
-			l.failed.Load(), l.calls.Load(), l.slowestCall().Round(time.Millisecond), deadline))
+		h, fmt.Sprintf("%d of %d enqueue calls failed; slowest call %s (deadline %s); %d tasks completed after a retry",
+			l.failed.Load(), l.calls.Load(), l.slowestCall().Round(time.Millisecond), deadline, retried(h)))
 	if l.slowestCall() > deadline+slack {
 		t.Errorf("an Enqueue took %s, past its %s deadline", l.slowestCall(), deadline)
 	}

@@ -49,7 +49,7 @@ func TestSoak(t *testing.T) {
 		heartbeat: heartbeat, stats: stats})
 	victims := []*proc{x.startWorker(wo), x.startWorker(wo)}
 	x.eventually(time.Minute, "workers consuming", func() bool { return x.stats().Consumers == 3 })
-	l := startLoad(x.producer(pb, 5*time.Second), "s9-", 2, 5, 50*time.Millisecond, nil)
+	l := startLoad(x.producer(pb, 5*time.Second), "s9-", 2, 5, 50*time.Millisecond, retryOpts, retriedTenth)
 
 	var samples []usage
 	counts := map[string]int{}

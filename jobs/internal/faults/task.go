@@ -17,6 +17,7 @@ type Task struct {
 	Fail      bool   `json:"fail,omitempty"`       // every attempt fails (poison)
 	Panic     bool   `json:"panic,omitempty"`      // every attempt panics
 	FailFirst bool   `json:"fail_first,omitempty"` // attempt 1 dead-letters itself (SkipRetry); later ones succeed
+	FailOnce  bool   `json:"fail_once,omitempty"`  // attempt 1 fails (so it is retried); later ones succeed
 	Pad       string `json:"pad,omitempty"`        // body size
 }
 
@@ -75,6 +76,11 @@ func (w *TaskWorker) Work(ctx context.Context, j *jobs.Job[Task]) error {
 		}
 		panic(fmt.Sprintf("faults: task %s panics on attempt %d", j.ID, j.Attempt))
 	case w.Mode == ModePoison || j.Args.Fail:
+		if err := w.Rec.Record(OpFail, j.ID, j.Attempt); err != nil {
+			return err
+		}
+		return fmt.Errorf("attempt %d: %w", j.Attempt, ErrPoison)
+	case j.Args.FailOnce && j.Attempt == 1:
 		if err := w.Rec.Record(OpFail, j.ID, j.Attempt); err != nil {
 			return err
 		}
