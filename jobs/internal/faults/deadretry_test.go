@@ -3,7 +3,7 @@ package faults_test
 import (
 	"context"
 	"fmt"
-	"net/url"
+	neturl "net/url"
 	"sync"
 	"testing"
 	"time"
@@ -93,24 +93,7 @@ func TestDeadRetryCrash(t *testing.T) {
 	x := setup(t, setupOpts{})
 	const n = 3000
 	x.deadLetters("s7b-", n)
-
-	u, err := url.Parse(x.url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := amqptest.NewProxy(t, u.Host)
-	op := x.open(proxy.URL(x.url), func(c *amqp.Config) { c.Heartbeat, c.DialTimeout = time.Second, 2*time.Second })
-	type result struct {
-		moved int
-		err   error
-	}
-	done := make(chan result, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		moved, err := op.RetryDead(ctx, x.queue, nil)
-		done <- result{moved, err}
-	}()
+	proxy, done := x.retryDeadVia(x.url)
 	// As soon as the first republished dead letters show in the work queue,
 	// freeze the operator's connections (black-hole: RetryDead stops where it
 	// is, however fast the machine), then cut them, as a crash would.
@@ -119,17 +102,68 @@ func TestDeadRetryCrash(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	proxy.Cut()
 	proxy.Restore()
-	res := <-done
-	t.Logf("RetryDead cut after moving %d: %v", res.moved, res.err)
-	if res.err == nil {
-		t.Fatalf("RetryDead returned nil (moved %d): the cut missed it", res.moved)
-	}
+	x.afterRetryCrash("7b. dead-letter retry, operator crash", fmt.Sprintf("operator connection cut mid-RetryDead of %d dead letters", n), n, <-done)
+}
 
-	// Right after the crash: drain the work queue, then every task must be
-	// done or still dead.
+// Scenario 7c: the broker (a throwaway node) is killed with kill -9 in the
+// middle of RetryDead, and restarted. The same holds: each task in its queue
+// or its dead-letter queue, never neither.
+func TestDeadRetryBrokerCrash(t *testing.T) {
+	t.Parallel()
+	node := amqptest.StartNode(t)
+	x := setup(t, setupOpts{url: node.URL()})
+	const n = 3000
+	x.deadLetters("s7c-", n)
+	proxy, done := x.retryDeadVia(node.URL())
+	// Freeze the operator mid-way, so that the broker dies with the
+	// operation half done however fast the machine.
+	watchFor(t, x.url, "warren."+x.queue, 100, time.Minute)
+	proxy.Blackhole()
+	node.Kill(t)
+	proxy.Cut()
+	proxy.Restore()
+	node.Start(t)
+	x.afterRetryCrash("7c. dead-letter retry, broker crash", fmt.Sprintf("broker kill -9 mid-RetryDead of %d dead letters", n), n, <-done)
+}
+
+type retryResult struct {
+	moved int
+	err   error
+}
+
+// retryDeadVia starts RetryDead of every dead letter by an operator reaching
+// the broker at url through a proxy the test can break.
+func (x *bundle) retryDeadVia(url string) (*amqptest.Proxy, <-chan retryResult) {
+	x.t.Helper()
+	u, err := neturl.Parse(url)
+	if err != nil {
+		x.t.Fatal(err)
+	}
+	proxy := amqptest.NewProxy(x.t, u.Host)
+	op := x.open(proxy.URL(url), func(c *amqp.Config) { c.Heartbeat, c.DialTimeout = time.Second, 2*time.Second })
+	done := make(chan retryResult, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		moved, err := op.RetryDead(ctx, x.queue, nil)
+		done <- retryResult{moved, err}
+	}()
+	return proxy, done
+}
+
+// afterRetryCrash checks the state a crash mid-RetryDead left (every task
+// done once its queue is drained, or still dead), then retries the rest and
+// reports.
+func (x *bundle) afterRetryCrash(scenario, injected string, n int, res retryResult) {
+	t := x.t
+	t.Helper()
+	t.Logf("RetryDead interrupted after moving %d: %v", res.moved, res.err)
+	if res.err == nil {
+		t.Fatalf("RetryDead returned nil (moved %d): the fault missed it", res.moved)
+	}
 	wo := workerOpts{concurrency: 16, prefetch: 64}
 	x.startWorker(wo)
-	x.eventually(time.Minute, "work queue drained", func() bool { return x.stats().Ready == 0 })
+	x.eventually(2*time.Minute, "work queue drained", func() bool { return x.stats().Ready == 0 })
 	x.quiesce(wo)
 	h := x.history(true)
 	after := faults.Check(h)
@@ -145,18 +179,22 @@ func TestDeadRetryCrash(t *testing.T) {
 	}
 
 	// A healthy retry brings the rest home.
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	again, err := x.ctl.RetryDead(ctx, x.queue, nil)
-	if err != nil {
-		t.Fatalf("second RetryDead: %v", err)
-	}
+	var again int
+	x.eventually(time.Minute, "second RetryDead", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		var err error
+		again, err = x.ctl.RetryDead(ctx, x.queue, nil)
+		if err != nil {
+			t.Logf("second RetryDead: %v", err)
+		}
+		return err == nil
+	})
 	x.startWorker(wo)
 	x.eventually(2*time.Minute, "every task done", func() bool { return len(x.history(false).Runs) >= n })
 	x.quiesce(wo)
 	h = x.history(true)
-	r := x.report("7b. dead-letter retry crash", fmt.Sprintf("operator connection cut mid-RetryDead of %d dead letters", n),
-		h, fmt.Sprintf("cut after %d moved; %d then in both queue and DLQ; second RetryDead moved %d", res.moved, both, again))
+	r := x.report(scenario, injected, h, fmt.Sprintf("interrupted after %d moved; %d then in both queue and DLQ; second RetryDead moved %d", res.moved, both, again))
 	if len(h.Dead) != 0 {
 		t.Errorf("%d dead letters left after the second retry", len(h.Dead))
 	}
