@@ -102,9 +102,13 @@ func writeReport() error {
 	if raceEnabled {
 		race = ", -race"
 	}
+	command := "WARREN_FAULTS_REPORT=docs/faults.md go test -race -count=1 ./jobs/internal/faults"
+	if os.Getenv("WARREN_SOAK") != "" {
+		command = "WARREN_SOAK=1 WARREN_FAULTS_REPORT=docs/faults.md go test -race -count=1 -timeout 60m ./jobs/internal/faults"
+	}
 	h := faults.ReportHeader{
 		Generated: time.Now(),
-		Command:   "WARREN_FAULTS_REPORT=docs/faults.md go test -race -count=1 ./jobs/internal/faults",
+		Command:   command,
 		Machine: fmt.Sprintf("%d CPUs, %s/%s, %s%s, RabbitMQ %s", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH,
 			runtime.Version(), race, brokerVersion()),
 	}
