@@ -38,7 +38,8 @@
 // and keeps no task history. `queues ls`, `tasks` and `workers` therefore read
 // warren's events log (a stream every worker and client appends to): they
 // replay it from --since (default one hour ago) until they have caught up
-// with the moment they started reading. `queues ls` lists the queues seen in
+// with the moment they started reading, which they mark by appending an empty
+// batch to the log. `queues ls` lists the queues seen in
 // enqueue events and worker heartbeats in that window, plus any named on the
 // command line, each with the broker's live figures.
 //

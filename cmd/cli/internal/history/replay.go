@@ -18,13 +18,22 @@ import (
 	"github.com/warrenjobs/warren/jobs"
 )
 
-// Caught-up rules: the replay ends at the first batch appended at or after
-// the moment reading began, or when no batch has arrived for idleGap (the log
-// has nothing newer), or firstWait after the start when the window is empty.
+// Caught-up rules. Replay first appends an empty batch, a mark, to the log:
+// reading ends at the first batch appended at or after the moment reading
+// began, which is the mark at the latest. A mark can be appended by any
+// client of the broker and costs one confirmed publish; every reader of the
+// log decodes it as no events. Should the mark not go through (a broker that
+// refuses the write), or not come back, the replay also ends when no batch has
+// arrived for a while: markedGap with a mark on its way, else idleGap, and
+// firstWait before the first batch.
 const (
+	markedGap = 10 * time.Second
 	idleGap   = 300 * time.Millisecond
 	firstWait = time.Second
 )
+
+// mark is the batch Replay appends: a JSON array of no events.
+var mark = []byte("[]")
 
 // Replay calls fn with every event of every batch appended at or after since,
 // in log order, and returns once it has caught up with the log's end as of
@@ -35,11 +44,18 @@ func Replay(ctx context.Context, b broker.Broker, since time.Time, needle []byte
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	start := time.Now()
+	// A broker may keep append times to the millisecond: the mark can then
+	// carry a time just before start.
+	markFrom := start.Truncate(time.Millisecond)
 	batches, err := b.FollowEvents(ctx, since)
 	if err != nil {
 		return fmt.Errorf("read events log: %w", err)
 	}
-	timer := time.NewTimer(firstWait)
+	first, gap := firstWait, idleGap
+	if b.AppendEvents(ctx, mark) == nil {
+		first, gap = markedGap, markedGap
+	}
+	timer := time.NewTimer(first)
 	defer timer.Stop()
 	for {
 		select {
@@ -54,10 +70,10 @@ func Replay(ctx context.Context, b broker.Broker, since time.Time, needle []byte
 					}
 				}
 			}
-			if !batch.Time.Before(start) {
+			if !batch.Time.Before(start) || (bytes.Equal(batch.Data, mark) && !batch.Time.Before(markFrom)) {
 				return nil
 			}
-			timer.Reset(idleGap)
+			timer.Reset(gap)
 		case <-timer.C:
 			return nil
 		case <-ctx.Done():

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/warrenjobs/warren/broker"
 	"github.com/warrenjobs/warren/broker/memory"
 	"github.com/warrenjobs/warren/jobs"
 )
@@ -120,4 +121,50 @@ func TestNeedle(t *testing.T) {
 	snap, err := Load(ctx, b, time.Time{}, &Options{Needle: Needle("q2")})
 	require.NoError(t, err)
 	require.Equal(t, map[string]bool{"q2": true}, snap.Queues)
+}
+
+// slowLog delivers the events log with a pause after the first batch, as a
+// loaded broker does.
+type slowLog struct {
+	*memory.Broker
+	pause time.Duration
+}
+
+func (s slowLog) FollowEvents(ctx context.Context, since time.Time) (<-chan broker.EventBatch, error) {
+	in, err := s.Broker.FollowEvents(ctx, since)
+	if err != nil {
+		return nil, err
+	}
+	out := make(chan broker.EventBatch)
+	go func() {
+		defer close(out)
+		n := 0
+		for b := range in {
+			if n++; n == 2 {
+				time.Sleep(s.pause)
+			}
+			select {
+			case out <- b:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out, nil
+}
+
+// TestReplayOutlastsAStall: a pause in delivery longer than the idle gap does
+// not end the replay early; the mark it appended does.
+func TestReplayOutlastsAStall(t *testing.T) {
+	t.Parallel()
+	mem := memory.New(memory.Config{})
+	t.Cleanup(func() { _ = mem.Close() })
+	ctx := context.Background()
+	for _, id := range []string{"a", "b", "c"} {
+		batch, _ := json.Marshal([]jobs.Event{{Type: jobs.EventEnqueued, Time: time.Now(), TaskID: id, Queue: "q"}})
+		require.NoError(t, mem.AppendEvents(ctx, batch))
+	}
+	snap, err := Load(ctx, slowLog{mem, 3 * idleGap}, time.Time{}, nil)
+	require.NoError(t, err)
+	require.Len(t, snap.Tasks, 3)
 }
