@@ -21,7 +21,7 @@ const hAppendedAt = "x-warren-appended-at"
 
 // eventsPrefetch is the credit of an events follower (a stream consumer
 // needs one).
-const eventsPrefetch = 256
+const eventsPrefetch = 512
 
 // AppendEvents appends batch to the events stream, confirmed.
 func (b *Broker) AppendEvents(ctx context.Context, batch []byte) error {
@@ -145,8 +145,21 @@ func (f *follower) run(ctx context.Context, c *consumer) {
 	defer retry.Stop()
 	var deliveries <-chan amqp.Delivery
 	var gone <-chan struct{}
+	var (
+		pending  int    // delivered, not acked yet
+		lastTag  uint64 // of the last delivery
+		ackLater = time.NewTimer(time.Hour)
+	)
+	ackLater.Stop()
+	defer ackLater.Stop()
+	ack := func() {
+		if pending > 0 && c != nil {
+			_ = f.link.settle(c.sess, func(ch *amqp.Channel) error { return ch.Ack(lastTag, true) })
+		}
+		pending = 0
+	}
 	use := func(c *consumer) {
-		deliveries, gone = c.deliveries, c.sess.gone
+		deliveries, gone, pending = c.deliveries, c.sess.gone, 0
 	}
 	use(c)
 	for {
@@ -163,7 +176,16 @@ func (f *follower) run(ctx context.Context, c *consumer) {
 				f.link.signal()
 				continue
 			}
-			_ = f.link.settle(c.sess, func(ch *amqp.Channel) error { return ch.Ack(d.DeliveryTag, false) })
+			// Stream acks only grant credit, and this consumer reads in
+			// order: one multiple-ack per 64 deliveries, or after a short
+			// pause, acks them all (on the delivering session only, as
+			// every settle).
+			pending, lastTag = pending+1, d.DeliveryTag
+			if pending >= 64 {
+				ack()
+			} else if pending == 1 {
+				ackLater.Reset(50 * time.Millisecond)
+			}
 			batch, ok := eventBatch(&d)
 			if !ok {
 				continue
@@ -198,6 +220,9 @@ func (f *follower) run(ctx context.Context, c *consumer) {
 			default:
 				retry.Reset(f.b.cfg.ReconnectInterval)
 			}
+
+		case <-ackLater.C:
+			ack()
 
 		case <-retry.C:
 			f.link.signal()

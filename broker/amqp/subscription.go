@@ -48,7 +48,10 @@ func (b *Broker) newSubscription(ctx context.Context, queue string, prefetch int
 		queue:    queue,
 		prefetch: prefetch,
 		link:     link,
-		out:      make(chan broker.Delivery),
+		// Buffered up to the prefetch (which bounds what the broker sends
+		// unsettled anyway), so the forwarder hands over without a
+		// goroutine switch per delivery.
+		out:      make(chan broker.Delivery, prefetch),
 		stopCh:   make(chan struct{}),
 		doneCh:   make(chan struct{}),
 		stopped:  make(chan struct{}),
@@ -153,6 +156,13 @@ func (s *subscription) run(c *consumer) {
 		case <-s.doneCh:
 			if fwdDone != nil {
 				<-fwdDone
+			}
+			// Closed: what is still buffered went back to the queue.
+			for len(s.out) > 0 {
+				select {
+				case <-s.out:
+				default:
+				}
 			}
 			return
 
