@@ -39,6 +39,14 @@ func benchBroker(b *testing.B) (*Broker, string) {
 	return br, q
 }
 
+// benchContext has a deadline, as callers' contexts do (a context that can
+// never end lets Publish skip the work of honouring it).
+func benchContext(b *testing.B) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	b.Cleanup(cancel)
+	return ctx
+}
+
 func benchMessages(q string, n int) []*broker.Message {
 	msgs := newMessages(q, n)
 	for _, m := range msgs {
@@ -54,7 +62,7 @@ func reportRate(b *testing.B, start time.Time) {
 // One Publish call of 1,000 messages at a time (EnqueueMany).
 func BenchmarkPublishBatch1000(b *testing.B) {
 	br, q := benchBroker(b)
-	ctx := context.Background()
+	ctx := benchContext(b)
 	start := time.Now()
 	for i := 0; i < b.N; i += 1000 {
 		if err := br.Publish(ctx, benchMessages(q, min(1000, b.N-i))); err != nil {
@@ -67,7 +75,7 @@ func BenchmarkPublishBatch1000(b *testing.B) {
 // One message per Publish, one caller: the latency of a confirmed enqueue.
 func BenchmarkPublishOne(b *testing.B) {
 	br, q := benchBroker(b)
-	ctx := context.Background()
+	ctx := benchContext(b)
 	msgs := benchMessages(q, b.N)
 	b.ResetTimer()
 	start := time.Now()
@@ -82,7 +90,7 @@ func BenchmarkPublishOne(b *testing.B) {
 // One message per Publish, 64 concurrent callers (a web app enqueueing).
 func BenchmarkPublishConcurrent64(b *testing.B) {
 	br, q := benchBroker(b)
-	ctx := context.Background()
+	ctx := benchContext(b)
 	msgs := benchMessages(q, b.N)
 	b.ResetTimer()
 	start := time.Now()
@@ -108,7 +116,7 @@ func BenchmarkPublishConcurrent64(b *testing.B) {
 // Drain: consume with prefetch 300 and ack each.
 func BenchmarkConsumeAck(b *testing.B) {
 	br, q := benchBroker(b)
-	ctx := context.Background()
+	ctx := benchContext(b)
 	for i := 0; i < b.N; i += 1000 {
 		if err := br.Publish(ctx, benchMessages(q, min(1000, b.N-i))); err != nil {
 			b.Fatal(err)
@@ -157,7 +165,7 @@ func rawPublishing(q string) amqp.Publishing {
 func BenchmarkRawPublishWindow1000(b *testing.B) {
 	_, q := benchBroker(b)
 	ch := rawConfirmChannel(b)
-	ctx := context.Background()
+	ctx := benchContext(b)
 	start := time.Now()
 	for i := 0; i < b.N; i += 1000 {
 		var dcs []*amqp.DeferredConfirmation
@@ -181,7 +189,7 @@ func BenchmarkRawPublishWindow1000(b *testing.B) {
 func BenchmarkRawPublishOne(b *testing.B) {
 	_, q := benchBroker(b)
 	ch := rawConfirmChannel(b)
-	ctx := context.Background()
+	ctx := benchContext(b)
 	start := time.Now()
 	for range b.N {
 		dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, "", workQueue(q), true, false, rawPublishing(q))
@@ -198,7 +206,7 @@ func BenchmarkRawPublishOne(b *testing.B) {
 // Raw amqp091-go consume, prefetch 300, ack each.
 func BenchmarkRawConsumeAck(b *testing.B) {
 	br, q := benchBroker(b)
-	ctx := context.Background()
+	ctx := benchContext(b)
 	for i := 0; i < b.N; i += 1000 {
 		if err := br.Publish(ctx, benchMessages(q, min(1000, b.N-i))); err != nil {
 			b.Fatal(err)
@@ -228,7 +236,7 @@ func BenchmarkRawConsumeAck(b *testing.B) {
 func BenchmarkPublishOneVsRaw(b *testing.B) {
 	br, q := benchBroker(b)
 	ch := rawConfirmChannel(b)
-	ctx := context.Background()
+	ctx := benchContext(b)
 	msgs := benchMessages(q, b.N)
 	raw := rawPublishing(q)
 	var ours, theirs []time.Duration
@@ -270,7 +278,7 @@ func BenchmarkPublishConcurrentVsRaw(b *testing.B) {
 	for range 4 {
 		pool = append(pool, rawConfirmChannel(b))
 	}
-	ctx := context.Background()
+	ctx := benchContext(b)
 	const round = 2000
 	var ourTime, rawTime, callersTime time.Duration
 	raw := rawPublishing(q)
@@ -352,7 +360,7 @@ func BenchmarkPublishConcurrentVsRaw(b *testing.B) {
 func BenchmarkConsumeVsRaw(b *testing.B) {
 	br, q := benchBroker(b)
 	_, rq := benchBroker(b)
-	ctx := context.Background()
+	ctx := benchContext(b)
 	sub, err := br.Consume(ctx, q, 300)
 	if err != nil {
 		b.Fatal(err)

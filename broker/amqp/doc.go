@@ -130,7 +130,9 @@
 // confirm. FollowEvents consumes the stream from the first retained batch
 // or from a time (filtered to the millisecond by the x-warren-appended-at
 // header) on its own connection, and after a lost connection resumes right
-// after the last batch it handed over.
+// after the last batch it handed over. It acks in batches (a multiple-ack
+// every 64 deliveries or after 50 ms): stream acks only grant credit, and it
+// reads in order.
 //
 // # Credentials
 //
