@@ -40,7 +40,8 @@ type Broker interface {
 
 	// Dead returns up to limit dead letters of queue, oldest first, without
 	// removing or reordering any; a limit of 0 or less returns none (RabbitMQ
-	// caps one call at 65535). Browsing never loses a dead letter.
+	// caps one call at 65535, and a letter held by one browse is briefly
+	// invisible to another). Browsing never loses a dead letter.
 	Dead(ctx context.Context, queue string, limit int) ([]*Message, error)
 
 	// RetryDead moves the dead letters with the given task IDs (all of them when
@@ -56,7 +57,8 @@ type Broker interface {
 
 	// DeleteQueue deletes a work queue and its dead-letter queue with everything
 	// in them. Meant for tests and operators; delayed messages bound for the
-	// queue are dropped when they come due.
+	// queue cannot be delivered when they come due (RabbitMQ parks them in
+	// warren.delay.unroutable, where they expire after 7 days).
 	DeleteQueue(ctx context.Context, queue string) error
 
 	// AppendEvents appends one batch of encoded lifecycle events to the events
