@@ -158,6 +158,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	defer env.close()
+	loads := sampleLoad(ctx)
+	defer loads.stop()
 	rep.Broker = env.version
 	runs := make([][]Scenario, len(cfg.Scenarios)) // per scenario, one result per run
 	for run := range cfg.Runs {
@@ -180,6 +182,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	env.cleanup()
 	rep.Queues = env.deleted
 	rep.Machine.LoadEnd = loadAvg()
+	rep.Machine.LoadMean, rep.Machine.LoadMax = loads.stop()
 	rep.Seconds = round(time.Since(start).Seconds())
 	return rep, nil
 }

@@ -31,6 +31,8 @@ type Machine struct {
 	Go        string  `json:"go"`
 	LoadStart float64 `json:"load_avg_start"` // 1-minute load average when the run started
 	LoadEnd   float64 `json:"load_avg_end"`
+	LoadMean  float64 `json:"load_avg_mean"` // of samples every 5 s during the run
+	LoadMax   float64 `json:"load_avg_max"`
 }
 
 // Settings are the knobs the run used.
@@ -177,9 +179,9 @@ func (r *Report) WriteJSON(w io.Writer) error {
 
 // WriteText prints r as a table for humans.
 func (r *Report) WriteText(w io.Writer) error {
-	fmt.Fprintf(w, "%s, %d CPUs, %s, %s; n=%d runs=%d prefetch=%d concurrency=%d; load average %.2f -> %.2f\n\n",
+	fmt.Fprintf(w, "%s, %d CPUs, %s, %s; n=%d runs=%d prefetch=%d concurrency=%d; load average %.2f -> %.2f (mean %.2f, max %.2f)\n\n",
 		r.Broker, r.Machine.CPUs, r.Machine.OS, r.Machine.Go, r.Settings.N, r.Settings.Runs, r.Settings.Prefetch,
-		r.Settings.Concurrency, r.Machine.LoadStart, r.Machine.LoadEnd)
+		r.Settings.Concurrency, r.Machine.LoadStart, r.Machine.LoadEnd, r.Machine.LoadMean, r.Machine.LoadMax)
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "scenario\tmetric\twarren\tbaseline\tratio\ttarget\t")
 	for _, s := range r.Scenarios {

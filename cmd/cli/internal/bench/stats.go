@@ -1,10 +1,13 @@
 package bench
 
 import (
+	"context"
+	"math"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -63,4 +66,45 @@ func rssMB(pid int) (float64, error) {
 		}
 	}
 	return 0, os.ErrNotExist
+}
+
+// loadSampler samples the load average every 5 s until stopped.
+type loadSampler struct {
+	once    sync.Once
+	done    chan struct{}
+	exited  chan struct{}
+	sum     float64
+	n       int
+	highest float64
+}
+
+func sampleLoad(ctx context.Context) *loadSampler {
+	l := &loadSampler{done: make(chan struct{}), exited: make(chan struct{})}
+	go func() {
+		defer close(l.exited)
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for {
+			v := loadAvg()
+			l.sum, l.n, l.highest = l.sum+v, l.n+1, max(l.highest, v)
+			select {
+			case <-t.C:
+			case <-l.done:
+				return
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return l
+}
+
+// stop ends the sampling and returns the mean and the highest sample.
+func (l *loadSampler) stop() (mean, highest float64) {
+	l.once.Do(func() { close(l.done) })
+	<-l.exited
+	if l.n == 0 {
+		return 0, 0
+	}
+	return math.Round(l.sum/float64(l.n)*100) / 100, l.highest
 }
