@@ -129,7 +129,7 @@ func CheckLocal(raw string) error {
 		return errors.New("bench: the broker URL does not parse")
 	}
 	host := u.Hostname()
-	if host == "localhost" {
+	if host == "localhost" || host == "" { // amqp:// alone means localhost
 		return nil
 	}
 	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {

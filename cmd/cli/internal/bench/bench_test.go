@@ -45,7 +45,7 @@ func TestLine(t *testing.T) {
 }
 
 func TestCheckLocal(t *testing.T) {
-	for _, u := range []string{"amqp://guest:guest@127.0.0.1:5672/", "amqp://localhost", "amqps://u:p@[::1]:5671/v", "amqp://127.0.0.2/"} {
+	for _, u := range []string{"amqp://guest:guest@127.0.0.1:5672/", "amqp://localhost", "amqps://u:p@[::1]:5671/v", "amqp://127.0.0.2/", "amqp://"} {
 		if err := CheckLocal(u); err != nil {
 			t.Errorf("%s: %v", u, err)
 		}
