@@ -38,7 +38,7 @@ func TestMemoryAlarm(t *testing.T) {
 	}
 	// A slow worker (40 tasks/s) has a backlog of 50 s: left when the alarm
 	// is on, however slow rabbitmqctl is.
-	slow := x.startWorker(workerOpts{concurrency: 1, prefetch: 1, sleep: 25 * time.Millisecond})
+	slow := x.startWorker(workerOpts{concurrency: 1, prefetch: 1, sleep: 25 * time.Millisecond, extra: shutdown5s})
 	x.eventually(time.Minute, "slow worker consuming", func() bool { return x.countDone(slow) > 0 })
 
 	node.SetMemoryAlarm(t, true)
@@ -76,7 +76,7 @@ func TestMemoryAlarm(t *testing.T) {
 
 	// Consumers keep working: the running worker goes on, and a worker
 	// started now comes up and consumes too.
-	fresh := x.startWorker(workerOpts{concurrency: 8, prefetch: 16, sleep: 5 * time.Millisecond})
+	fresh := x.startWorker(workerOpts{concurrency: 8, prefetch: 16, sleep: 5 * time.Millisecond, extra: shutdown5s})
 	x.eventually(2*time.Minute, "backlog drained under the alarm", func() bool { return x.stats().Ready == 0 })
 	x.eventually(time.Minute, "poison tasks attempted under the alarm", func() bool {
 		return len(x.history(false).Attempts) >= backlog
@@ -91,6 +91,16 @@ func TestMemoryAlarm(t *testing.T) {
 	if x.logCount("worker", "broker blocked publishing") == 0 {
 		t.Errorf("no worker saw its publishing connection blocked: the alarm missed")
 	}
+
+	// A worker stopped during the alarm still shuts down warmly and in
+	// bounded time, though its publishing connection is blocked (RabbitMQ
+	// does not read it, so it never sees connection.close).
+	began := time.Now()
+	if err := slow.stop(t, 45*time.Second); err != nil {
+		t.Errorf("worker SIGTERMed under the alarm: %v\n%s", err, tail(slow.log, 20))
+	}
+	stopUnderAlarm := time.Since(began)
+	t.Logf("worker SIGTERMed under the alarm exited in %s", stopUnderAlarm.Round(time.Millisecond))
 
 	// After the alarm, everything flows.
 	node.SetMemoryAlarm(t, false)
@@ -111,8 +121,8 @@ func TestMemoryAlarm(t *testing.T) {
 		t.Errorf("%d dead letters, want the %d poison tasks", len(h.Dead), poison)
 	}
 	x.report("4. memory alarm", fmt.Sprintf("memory alarm raised during enqueue and consumption (%d tasks failing under it), then cleared", poison),
-		h, fmt.Sprintf("%d/%d enqueues under the alarm failed, slowest %s (deadline %s); %d tasks completed under the alarm",
-			failed, tries, slowest.Round(time.Millisecond), deadline, underAlarm))
+		h, fmt.Sprintf("%d/%d enqueues under the alarm failed, slowest %s (deadline %s); %d tasks completed under the alarm; a worker SIGTERMed under it exited 0 in %s",
+			failed, tries, slowest.Round(time.Millisecond), deadline, underAlarm, stopUnderAlarm.Round(100*time.Millisecond)))
 }
 
 // countDone counts the tasks completed by the worker process p (nil: by
@@ -131,3 +141,7 @@ func (x *bundle) countDone(p *proc) int {
 	}
 	return n
 }
+
+// shutdown5s keeps a warm shutdown short: a task waiting for the alarm to
+// clear holds its slot until the shutdown timeout.
+var shutdown5s = []string{"-shutdown-timeout", "5s"}

@@ -457,7 +457,7 @@ func tail(path string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// logHas counts lines containing s across the logs of processes named name.
+// logCount counts occurrences of s in the logs of the processes named name.
 func (x *bundle) logCount(name, s string) int {
 	x.mu.Lock()
 	procs := append([]*proc(nil), x.procs...)

@@ -49,6 +49,7 @@ func TestSoak(t *testing.T) {
 		heartbeat: heartbeat, stats: stats})
 	victims := []*proc{x.startWorker(wo), x.startWorker(wo)}
 	x.eventually(time.Minute, "workers consuming", func() bool { return x.stats().Consumers == 3 })
+	idleBefore := idleUsage(t, observed, stats)
 	l := startLoad(x.producer(pb, 5*time.Second), "s9-", 2, 5, 50*time.Millisecond, retryOpts, retriedTenth)
 
 	var samples []usage
@@ -86,7 +87,14 @@ func TestSoak(t *testing.T) {
 	l.stop()
 	x.waitSettled(5*time.Minute, false)
 	samples = append(samples, sampleUsage(t, observed, stats))
+	idleAfter := idleUsage(t, observed, stats)
 	x.quiesce(wo)
+	var series []string
+	for _, u := range samples {
+		series = append(series, fmt.Sprintf("%d/%d", u.goroutines, u.fds))
+	}
+	t.Logf("observed worker, goroutines/open files in calm moments: %s", strings.Join(series, " "))
+	t.Logf("observed worker idle: goroutines %d -> %d, open files %d -> %d", idleBefore.goroutines, idleAfter.goroutines, idleBefore.fds, idleAfter.fds)
 
 	first, last := samples[:max(1, len(samples)/5)], samples[len(samples)-max(1, len(samples)/5):]
 	g0, g1 := medianOf(first, func(u usage) int { return u.goroutines }), medianOf(last, func(u usage) int { return u.goroutines })
@@ -98,11 +106,19 @@ func TestSoak(t *testing.T) {
 	}
 	slices.Sort(faultList)
 	x.report("9. soak", fmt.Sprintf("%s over %s", strings.Join(faultList, ", "), duration),
-		x.history(true), fmt.Sprintf("observed worker: goroutines %d→%d, open files %d→%d (median of first and last fifth of %d calm samples)",
-			g0, g1, f0, f1, len(samples)))
+		x.history(true), fmt.Sprintf("observed worker idle before and after: goroutines %d→%d, open files %d→%d; under load: goroutines %d→%d, open files %d→%d (median of first and last fifth of %d samples)",
+			idleBefore.goroutines, idleAfter.goroutines, idleBefore.fds, idleAfter.fds, g0, g1, f0, f1, len(samples)))
 	// Flat: what the load itself moves (a goroutine or two per running task,
 	// a connection being redialled) stays within the slack; a leak of one per
 	// fault would not.
+	// Idle, nothing moves but a leak: the worker must come back to where it
+	// started, give or take a timer.
+	if idleAfter.goroutines > idleBefore.goroutines+3 {
+		t.Errorf("idle goroutines of the observed worker grew from %d to %d over %d faults", idleBefore.goroutines, idleAfter.goroutines, len(samples))
+	}
+	if idleAfter.fds > idleBefore.fds+2 {
+		t.Errorf("idle open files of the observed worker grew from %d to %d", idleBefore.fds, idleAfter.fds)
+	}
 	if g1 > g0+25 {
 		t.Errorf("goroutines of the observed worker grew from %d to %d", g0, g1)
 	}
@@ -143,4 +159,12 @@ func medianOf(us []usage, f func(usage) int) int {
 	}
 	slices.Sort(v)
 	return v[len(v)/2]
+}
+
+// idleUsage samples the worker once it has been idle for a while (nothing
+// ready, a few stats intervals without a completed task).
+func idleUsage(t *testing.T, p *proc, stats string) usage {
+	t.Helper()
+	time.Sleep(5 * time.Second) // stats are written every second; timers settle
+	return sampleUsage(t, p, stats)
 }
