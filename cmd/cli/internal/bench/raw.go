@@ -10,6 +10,8 @@ import (
 
 	"github.com/google/uuid"
 	amqp091 "github.com/rabbitmq/amqp091-go"
+
+	"github.com/warrenjobs/warren/cmd/cli/internal/redact"
 )
 
 // This file is the raw amqp091-go side: what a careful program would do with
@@ -20,13 +22,13 @@ func dialRaw(url, name string) (*amqp091.Connection, error) {
 	props.SetClientConnectionName(name)
 	conn, err := amqp091.DialConfig(url, amqp091.Config{Properties: props, Dial: amqp091.DefaultDial(10 * time.Second)})
 	if err != nil {
-		return nil, fmt.Errorf("bench: connect: %w", redact(err, url))
+		return nil, fmt.Errorf("bench: connect: %w", redactErr(err))
 	}
 	return conn, nil
 }
 
-// redact keeps any URL's password out of an error.
-func redact(err error, _ string) error { return errors.New(redactText(err.Error())) }
+// redactErr keeps any URL's password out of an error.
+func redactErr(err error) error { return errors.New(redact.Text(err.Error())) }
 
 // confirmChannel opens a channel in confirm mode.
 func confirmChannel(conn *amqp091.Connection) (*amqp091.Channel, error) {
