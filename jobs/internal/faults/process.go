@@ -1,12 +1,16 @@
 package faults
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
 	"runtime"
+	"runtime/pprof"
+	"syscall"
 	"time"
 
 	"github.com/warrenjobs/warren/broker"
@@ -93,6 +97,7 @@ func RunWorker(ctx context.Context, cfg WorkerConfig) error {
 	}
 	if cfg.Stats != "" {
 		go writeStats(ctx, cfg.Stats, cfg.StatsInterval)
+		go dumpGoroutinesOnSignal(ctx, cfg.Stats+".goroutines")
 	}
 	return runner.Run(ctx)
 }
@@ -263,4 +268,26 @@ func FailedIDs(err error, ids []string) map[string]bool {
 		}
 	}
 	return failed
+}
+
+// dumpGoroutinesOnSignal writes the goroutine profile (stacks with counts,
+// pprof debug=1) to path on every SIGUSR1, replacing the previous one, so
+// that a test can tell which goroutines a leak is made of.
+func dumpGoroutinesOnSignal(ctx context.Context, path string) {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGUSR1)
+	defer signal.Stop(sig)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-sig:
+			var buf bytes.Buffer
+			_ = pprof.Lookup("goroutine").WriteTo(&buf, 1)
+			tmp := path + ".tmp"
+			if os.WriteFile(tmp, buf.Bytes(), 0o644) == nil {
+				_ = os.Rename(tmp, path)
+			}
+		}
+	}
 }

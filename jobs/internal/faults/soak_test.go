@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -95,6 +96,9 @@ func TestSoak(t *testing.T) {
 	}
 	t.Logf("observed worker, goroutines/open files in calm moments: %s", strings.Join(series, " "))
 	t.Logf("observed worker idle: goroutines %d -> %d, open files %d -> %d", idleBefore.goroutines, idleAfter.goroutines, idleBefore.fds, idleAfter.fds)
+	for _, g := range grownStacks(idleBefore.stacks, idleAfter.stacks) {
+		t.Logf("goroutines grown while idle: %s", g)
+	}
 
 	first, last := samples[:max(1, len(samples)/5)], samples[len(samples)-max(1, len(samples)/5):]
 	g0, g1 := medianOf(first, func(u usage) int { return u.goroutines }), medianOf(last, func(u usage) int { return u.goroutines })
@@ -127,7 +131,10 @@ func TestSoak(t *testing.T) {
 	}
 }
 
-type usage struct{ goroutines, fds int }
+type usage struct {
+	goroutines, fds int
+	stacks          map[string]int // idle samples only: goroutines per stack
+}
 
 // sampleUsage reads the worker's goroutine count from its stats file and
 // counts its open files in /proc.
@@ -161,10 +168,56 @@ func medianOf(us []usage, f func(usage) int) int {
 	return v[len(v)/2]
 }
 
-// idleUsage samples the worker once it has been idle for a while (nothing
-// ready, a few stats intervals without a completed task).
+// idleUsage samples the worker once it has been idle for a while, with its
+// goroutine profile.
 func idleUsage(t *testing.T, p *proc, stats string) usage {
 	t.Helper()
 	time.Sleep(5 * time.Second) // stats are written every second; timers settle
-	return sampleUsage(t, p, stats)
+	u := sampleUsage(t, p, stats)
+	dump := stats + ".goroutines"
+	os.Remove(dump)
+	if err := p.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	for range 50 {
+		if data, err := os.ReadFile(dump); err == nil {
+			u.stacks = parseGoroutines(string(data))
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return u
+}
+
+// parseGoroutines reads a pprof debug=1 goroutine profile into counts per
+// stack (the function names of its frames).
+func parseGoroutines(profile string) map[string]int {
+	out := map[string]int{}
+	for _, block := range strings.Split(profile, "\n\n") {
+		lines := strings.Split(strings.TrimSpace(block), "\n")
+		var n int
+		if _, err := fmt.Sscanf(lines[0], "%d @", &n); err != nil {
+			continue
+		}
+		var frames []string
+		for _, l := range lines[1:] {
+			if f := strings.Fields(l); len(f) >= 3 && f[0] == "#" {
+				frames = append(frames, f[2])
+			}
+		}
+		out[strings.Join(frames, " < ")] += n
+	}
+	return out
+}
+
+// grownStacks lists the stacks with more goroutines in after than in before.
+func grownStacks(before, after map[string]int) []string {
+	var out []string
+	for stack, n := range after {
+		if n > before[stack] {
+			out = append(out, fmt.Sprintf("+%d %s", n-before[stack], stack))
+		}
+	}
+	slices.Sort(out)
+	return out
 }
