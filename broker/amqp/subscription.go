@@ -36,6 +36,7 @@ type subscription struct {
 	err      error
 	stopping bool
 	closing  bool
+	acks     *acker // of the current session; set by forward
 }
 
 func (b *Broker) newSubscription(ctx context.Context, queue string, prefetch int) (*subscription, error) {
@@ -129,7 +130,14 @@ func (s *subscription) Close() error {
 	}
 	s.closing = true
 	close(s.doneCh)
+	acks := s.acks
 	s.mu.Unlock()
+	if acks != nil {
+		// The flusher stops on doneCh; then what it held goes out before
+		// the connection closes, so nothing acked is delivered again.
+		<-acks.done
+		acks.flush(true)
+	}
 	s.link.close()
 	<-s.loopDone
 	s.b.forget(s)
@@ -237,6 +245,12 @@ func (s *subscription) isStopping() bool {
 // requeued it.
 func (s *subscription) forward(c *consumer, done chan<- struct{}) {
 	defer close(done)
+	s.mu.Lock()
+	if s.acks == nil || s.acks.sess != c.sess {
+		s.acks = newAcker(s.link, c.sess, s.prefetch, s.doneCh)
+	}
+	acks := s.acks
+	s.mu.Unlock()
 	for {
 		select {
 		case d, ok := <-c.deliveries:
@@ -244,7 +258,7 @@ func (s *subscription) forward(c *consumer, done chan<- struct{}) {
 				return
 			}
 			msg, derr := decode(&d, s.queue)
-			del := &delivery{sub: s, sess: c.sess, tag: d.DeliveryTag, msg: msg, derr: derr}
+			del := &delivery{sub: s, sess: c.sess, acks: acks, tag: d.DeliveryTag, msg: msg, derr: derr}
 			if derr != nil {
 				del.raw = &d
 			}
@@ -267,6 +281,7 @@ func (s *subscription) forward(c *consumer, done chan<- struct{}) {
 type delivery struct {
 	sub   *subscription
 	sess  *session
+	acks  *acker
 	tag   uint64
 	msg   *broker.Message
 	derr  error
@@ -317,14 +332,30 @@ func (d *delivery) Ack(ctx context.Context) error {
 	if err := d.begin(); err != nil {
 		return err
 	}
-	return d.finish(func(ch *amqp.Channel) error { return ch.Ack(d.tag, false) })
+	return d.ack()
+}
+
+// ack hands the settled delivery's ack to the session's acker (see acks.go).
+func (d *delivery) ack() error {
+	if err := d.alive(); err != nil {
+		return err
+	}
+	d.state.Store(2)
+	if !d.acks.hold(d.tag) {
+		return fmt.Errorf("amqp: settle task %s: %w (%w)", d.msg.ID, broker.ErrClosed, ErrSessionLost)
+	}
+	return nil
 }
 
 func (d *delivery) Requeue(ctx context.Context) error {
 	if err := d.begin(); err != nil {
 		return err
 	}
-	return d.finish(func(ch *amqp.Channel) error { return ch.Nack(d.tag, false, true) })
+	err := d.finish(func(ch *amqp.Channel) error { return ch.Nack(d.tag, false, true) })
+	if err == nil {
+		d.acks.sent(d.tag)
+	}
+	return err
 }
 
 func (d *delivery) Retry(ctx context.Context, next *broker.Message) error {
@@ -343,7 +374,7 @@ func (d *delivery) Retry(ctx context.Context, next *broker.Message) error {
 		d.state.Store(0) // nothing was settled; the caller may settle otherwise
 		return err
 	}
-	return d.finish(func(ch *amqp.Channel) error { return ch.Ack(d.tag, false) })
+	return d.ack()
 }
 
 func (d *delivery) DeadLetter(ctx context.Context, dead *broker.Message) error {
@@ -365,7 +396,7 @@ func (d *delivery) DeadLetter(ctx context.Context, dead *broker.Message) error {
 		d.state.Store(0)
 		return err
 	}
-	return d.finish(func(ch *amqp.Channel) error { return ch.Ack(d.tag, false) })
+	return d.ack()
 }
 
 func (s *subscription) isClosed() bool {
