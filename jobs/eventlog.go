@@ -12,14 +12,18 @@ import (
 
 // eventLog batches events and appends them to the broker's events log every
 // interval (or sooner when a batch fills). It never blocks the caller: when
-// the buffer is full, events are dropped and counted.
+// the buffer is full, events are dropped and counted. Events wait in a
+// slice under a mutex rather than in a channel, so that recording one does
+// not wake the batcher (two events a task, tens of thousands a second).
 type eventLog struct {
 	broker   broker.Broker
 	interval time.Duration
 	logger   *slog.Logger
 	onEvent  func(Event)
 
-	ch      chan Event
+	mu      sync.Mutex
+	buf     []Event       // waiting for the batcher, at most eventBuffer
+	full    chan struct{} // capacity 1: buf holds a full batch
 	dropped atomic.Int64
 	stop    chan struct{}
 	done    sync.WaitGroup
@@ -32,7 +36,7 @@ const (
 
 func newEventLog(b broker.Broker, interval time.Duration, logger *slog.Logger, onEvent func(Event)) *eventLog {
 	return &eventLog{broker: b, interval: interval, logger: logger, onEvent: onEvent,
-		ch: make(chan Event, eventBuffer), stop: make(chan struct{})}
+		full: make(chan struct{}, 1), stop: make(chan struct{})}
 }
 
 // emit records e. A nil eventLog only calls nothing; it is how events are off.
@@ -46,11 +50,28 @@ func (l *eventLog) emit(e Event) {
 	if l.broker == nil {
 		return
 	}
-	select {
-	case l.ch <- e:
-	default:
+	l.mu.Lock()
+	if len(l.buf) >= eventBuffer {
+		l.mu.Unlock()
 		l.dropped.Add(1)
+		return
 	}
+	l.buf = append(l.buf, e)
+	n := len(l.buf)
+	l.mu.Unlock()
+	if n == eventMaxBatch {
+		select {
+		case l.full <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// pending reports how many events wait for the batcher.
+func (l *eventLog) pending() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.buf)
 }
 
 // Start runs the batcher until Stop.
@@ -80,34 +101,33 @@ func (l *eventLog) run() {
 	defer l.done.Done()
 	ticker := time.NewTicker(l.interval)
 	defer ticker.Stop()
-	batch := make([]Event, 0, 256)
+	var spare []Event
 	for {
+		stopping := false
 		select {
-		case e := <-l.ch:
-			batch = append(batch, e)
-			if len(batch) >= eventMaxBatch {
-				batch = l.flush(batch)
-			}
 		case <-ticker.C:
-			batch = l.flush(batch)
+		case <-l.full:
 		case <-l.stop:
-			for {
-				select {
-				case e := <-l.ch:
-					batch = append(batch, e)
-				default:
-					l.flush(batch)
-					return
-				}
-			}
+			stopping = true
+		}
+		l.mu.Lock()
+		batch := l.buf
+		l.buf = spare[:0]
+		l.mu.Unlock()
+		for rest := batch; len(rest) > 0; {
+			n := min(len(rest), eventMaxBatch)
+			l.flush(rest[:n])
+			rest = rest[n:]
+		}
+		clear(batch) // let the events' args go
+		spare = batch[:0]
+		if stopping {
+			return
 		}
 	}
 }
 
-func (l *eventLog) flush(batch []Event) []Event {
-	if len(batch) == 0 {
-		return batch
-	}
+func (l *eventLog) flush(batch []Event) {
 	data, err := encodeEvents(batch)
 	if err == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -118,5 +138,4 @@ func (l *eventLog) flush(batch []Event) []Event {
 		l.dropped.Add(int64(len(batch)))
 		l.logger.Warn("events not recorded", "count", len(batch), "err", err)
 	}
-	return batch[:0]
 }

@@ -42,7 +42,7 @@ func BenchmarkEventBatching(b *testing.B) {
 		e := events[i%len(events)]
 		// Pace the emitter to the batcher, as a real worker's tasks do: the
 		// benchmark measures encoding, not drops.
-		for len(l.ch) > eventBuffer/2 {
+		for l.pending() > eventBuffer/2 {
 			time.Sleep(10 * time.Microsecond)
 		}
 		l.emit(e)
