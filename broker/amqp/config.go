@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -162,25 +161,6 @@ type connection struct {
 	sock *socketRef
 }
 
-type socketRef struct {
-	mu   sync.Mutex
-	conn net.Conn
-}
-
-func (s *socketRef) set(c net.Conn) {
-	s.mu.Lock()
-	s.conn = c
-	s.mu.Unlock()
-}
-
-func (s *socketRef) close() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.conn != nil {
-		_ = s.conn.Close()
-	}
-}
-
 // closeTimeout bounds each phase of closing a connection (see shut).
 const closeTimeout = 3 * time.Second
 
@@ -256,7 +236,7 @@ func (c Config) dial(ctx context.Context, role string, recovery *amqp.Recovery) 
 
 // dialer returns the TCP dialer of every connection: DialTimeout bounds the
 // connect and the handshakes, and every write gets a deadline (see
-// writeDeadlineConn).
+// socketConn).
 func (c Config) dialer(sock *socketRef) func(network, addr string) (net.Conn, error) {
 	writeTimeout := max(3*c.Heartbeat, 30*time.Second)
 	return func(network, addr string) (net.Conn, error) {
@@ -269,27 +249,10 @@ func (c Config) dialer(sock *socketRef) func(network, addr string) (net.Conn, er
 			conn.Close()
 			return nil, err
 		}
-		sock.set(conn)
-		return &writeDeadlineConn{Conn: conn, timeout: writeTimeout}, nil
+		w := &socketConn{Conn: conn, timeout: writeTimeout}
+		sock.set(w)
+		return w, nil
 	}
-}
-
-// writeDeadlineConn gives every write a deadline. amqp091-go writes without
-// one: a write into a socket whose peer stopped reading (a network partition
-// with a full send buffer) would block while holding the channel's lock, and
-// the heartbeat timeout could not tear the connection down (its shutdown waits
-// for that lock) until the kernel gave up on the socket, many minutes later.
-// With the deadline the write fails and recovery starts.
-type writeDeadlineConn struct {
-	net.Conn
-	timeout time.Duration
-}
-
-func (c *writeDeadlineConn) Write(p []byte) (int, error) {
-	if err := c.Conn.SetWriteDeadline(time.Now().Add(c.timeout)); err != nil {
-		return 0, err
-	}
-	return c.Conn.Write(p)
 }
 
 // recoveryConfig is the library recovery every long-lived connection uses:

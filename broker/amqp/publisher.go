@@ -214,12 +214,35 @@ func (p *publisher) usable() error {
 	return nil
 }
 
-// send writes outs on one channel, pipelined, then waits for every confirm.
-// It returns one error per message, nil when confirmed; a returned
-// (unroutable) message wraps broker.ErrUnroutable. It returns when ctx is done
-// at the latest: writes still in progress then finish in the background, and
-// their messages count as failed (the broker may still have them).
+// spreadMin is the batch size from which send spreads a batch over the
+// pool's channels: RabbitMQ runs each channel in a process of its own, so
+// parts of a large batch are taken in parallel.
+const spreadMin = 256
+
+// send publishes outs and waits for every confirm. It returns one error per
+// message, nil when confirmed; a returned (unroutable) message wraps
+// broker.ErrUnroutable. It returns when ctx is done at the latest: writes
+// still in progress then finish in the background, and their messages count
+// as failed (the broker may still have them).
 func (p *publisher) send(ctx context.Context, outs []*outgoing) []error {
+	parts := min(len(p.channels()), len(outs)/(spreadMin/2))
+	if len(outs) < spreadMin || parts < 2 {
+		return p.sendOn(ctx, outs)
+	}
+	errs := make([]error, len(outs))
+	size := (len(outs) + parts - 1) / parts
+	var wg sync.WaitGroup
+	for lo := 0; lo < len(outs); lo += size {
+		hi := min(lo+size, len(outs))
+		wg.Go(func() { copy(errs[lo:hi], p.sendOn(ctx, outs[lo:hi])) })
+	}
+	wg.Wait()
+	return errs
+}
+
+// sendOn writes outs on one channel, pipelined, then waits for every
+// confirm (see send).
+func (p *publisher) sendOn(ctx context.Context, outs []*outgoing) []error {
 	errs := make([]error, len(outs))
 	fail := func(err error) []error {
 		for i := range errs {
@@ -241,6 +264,10 @@ func (p *publisher) send(ctx context.Context, outs []*outgoing) []error {
 	go func() {
 		defer close(written)
 		defer pc.mu.RUnlock()
+		// Corked, the batch (and whatever other publishers write meanwhile)
+		// goes out in as few writes as fit.
+		uncork := p.conn.cork()
+		defer uncork()
 		for i, o := range outs {
 			dcs[i], werrs[i] = pc.ch.PublishWithDeferredConfirmWithContext(ctx, o.exchange, o.key, true, false, o.pub)
 		}

@@ -70,12 +70,13 @@ func testPublishRoundTripsZeroValues(t *testing.T, x *bundle) {
 // One Publish of many messages returns nil, and each arrives exactly once.
 func testPublishManyArriveExactlyOnce(t *testing.T, x *bundle) {
 	q := x.queue()
-	const n = 300
+	// One batch large enough to be spread over several channels, one small.
+	const n = 1000
 	msgs := newMessages(q, n)
-	x.publish(msgs[:200]...)
-	x.publish(msgs[200:]...)
+	x.publish(msgs[:700]...)
+	x.publish(msgs[700:]...)
 
-	sub := x.consume(q, 50)
+	sub := x.consume(q, 100)
 	seen := make(map[string]bool, n)
 	for range n {
 		d := receive(t, sub)
