@@ -2,6 +2,8 @@ package main_test
 
 import (
 	"math"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -101,4 +103,17 @@ func TestBenchRefusesRemoteBrokers(t *testing.T) {
 	require.Contains(t, r.stderr, "not a loopback address")
 	require.NotContains(t, r.stderr, "secret")
 	require.Empty(t, r.stdout)
+}
+
+// TestBenchProfile: --profile creates its directory and writes a CPU profile
+// of every measured phase.
+func TestBenchProfile(t *testing.T) {
+	t.Parallel()
+	s := setup(t)
+	dir := filepath.Join(t.TempDir(), "not", "there", "yet")
+	var rep benchReport
+	s.okJSON(&rep, "bench", "--scenario", "latency-1", "--n", "20", "--json", "--profile", dir)
+	info, err := os.Stat(filepath.Join(dir, "latency-1.pprof"))
+	require.NoError(t, err, "the latency-1 phase's profile")
+	require.Greater(t, info.Size(), int64(0))
 }
