@@ -159,6 +159,7 @@ func (s *subscription) run(c *consumer) {
 	}
 	startForward()
 	stopCh := s.stopCh
+	cancelled := false // by the broker; set until a consumer starts again
 	for {
 		select {
 		case <-s.doneCh:
@@ -200,6 +201,7 @@ func (s *subscription) run(c *consumer) {
 				// The broker cancelled the consumer: the queue was deleted,
 				// or it will be consumed again below.
 				s.b.cfg.Logger.Warn("amqp: consumer cancelled by the broker", "queue", s.queue)
+				cancelled = true
 			}
 			c = nil
 			s.link.signal()
@@ -212,6 +214,7 @@ func (s *subscription) run(c *consumer) {
 			c, err = s.link.start(workQueue(s.queue), s.prefetch, nil)
 			switch {
 			case err == nil:
+				cancelled = false
 				startForward()
 			case errors.Is(err, errLinkEnded):
 				s.fail(fmt.Errorf("amqp: consume %s: %w", s.queue, err))
@@ -219,6 +222,13 @@ func (s *subscription) run(c *consumer) {
 			case isCode(err, amqp.NotFound):
 				// The queue is gone; so is the session (the 404 closed the
 				// channel). Nothing is left to settle: release the connection.
+				s.fail(fmt.Errorf("amqp: consume %s: %w", s.queue, broker.ErrQueueNotFound))
+				go s.link.close()
+				return
+			case cancelled && s.queueGone():
+				// The 404 of our consume can be lost in the library's
+				// recovery of the channel it closed (which then never
+				// reopens): ask on the admin connection instead.
 				s.fail(fmt.Errorf("amqp: consume %s: %w", s.queue, broker.ErrQueueNotFound))
 				go s.link.close()
 				return
@@ -232,6 +242,15 @@ func (s *subscription) run(c *consumer) {
 			s.link.signal()
 		}
 	}
+}
+
+// queueGone reports whether the broker says the subscription's queue does
+// not exist.
+func (s *subscription) queueGone() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_, err := s.b.Stats(ctx, s.queue)
+	return errors.Is(err, broker.ErrQueueNotFound)
 }
 
 func (s *subscription) isStopping() bool {
