@@ -55,15 +55,18 @@ const (
 // Headers come from the allowlist above only; nothing of m is copied into a
 // routing header.
 func encode(m *broker.Message) amqp.Publishing {
+	// Headers at their default are left out (WIRE.md: a missing header
+	// takes its default): every header costs encoding on both sides and
+	// broker work, and a fresh task needs only three.
 	h := amqp.Table{
-		hVersion:    int64(wireVersion),
-		hQueue:      m.Queue,
-		hAttempt:    int64(m.Attempt),
-		hRetryBase:  int64(m.RetryBase),
-		hMaxRetries: int64(m.MaxRetries),
-		hTimeout:    m.Timeout.Milliseconds(),
-		hRetryDelay: m.RetryDelay.Milliseconds(),
+		hVersion: int64(wireVersion),
+		hQueue:   m.Queue,
 	}
+	putInt(h, hAttempt, int64(m.Attempt), 0)
+	putInt(h, hRetryBase, int64(m.RetryBase), 0)
+	putInt(h, hMaxRetries, int64(m.MaxRetries), -1)
+	putInt(h, hTimeout, m.Timeout.Milliseconds(), 0)
+	putInt(h, hRetryDelay, m.RetryDelay.Milliseconds(), 0)
 	putTime(h, hEnqueuedAt, m.EnqueuedAt)
 	putTime(h, hRunAt, m.RunAt)
 	putTime(h, hFailedAt, m.FailedAt)
@@ -87,6 +90,12 @@ func encode(m *broker.Message) amqp.Publishing {
 		Timestamp:    m.EnqueuedAt,
 		AppId:        appID,
 		Body:         m.Args,
+	}
+}
+
+func putInt(h amqp.Table, key string, v, def int64) {
+	if v != def {
+		h[key] = v
 	}
 }
 
