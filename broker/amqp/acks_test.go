@@ -5,6 +5,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/warrenjobs/warren/broker"
 )
 
 // wire is the broker's side of one channel for the acker tests: which
@@ -205,4 +207,57 @@ func TestAckerStopsWithItsSession(t *testing.T) {
 	if _, frames := w.state(); frames != 0 {
 		t.Errorf("%d frames sent after the session was gone", frames)
 	}
+}
+
+// TestBatchedAcksOnRabbitMQ: on the real broker, acks behind a delivery
+// that is still running reach RabbitMQ within a few holds (a cut connection
+// then gives back only the running one), and acks held when the
+// subscription closes are flushed before its connection goes.
+func TestBatchedAcksOnRabbitMQ(t *testing.T) {
+	t.Parallel()
+	x, proxy := proxied(t, Config{})
+	q := x.queue()
+	// 9: fewer acks held than the 10 (half the prefetch) that go out at once.
+	msgs := make([]*broker.Message, 9)
+	for i := range msgs {
+		msgs[i] = newMessage(q)
+	}
+	x.publish(msgs...)
+	sub := x.consume(q, 20)
+	ds := make([]broker.Delivery, len(msgs))
+	for i := range ds {
+		ds[i] = receive(t, sub, 5*time.Second)
+	}
+	for _, d := range ds[1:] { // ds[0] is still running
+		if err := d.Ack(x.ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(100 * time.Millisecond) // 20 times lateRounds × ackHold
+	proxy.Cut() // nothing held is flushed: what the broker had is what counts
+	again := receive(t, sub, 20*time.Second)
+	if again.Message().ID != ds[0].Message().ID {
+		t.Fatalf("redelivered %s after the cut, want only the unacked %s", again.Message().ID, ds[0].Message().ID)
+	}
+	expectNone(t, sub, 500*time.Millisecond)
+	if err := again.Ack(x.ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// Acked, then closed at once: Close flushes before the connection goes.
+	// (45: not a multiple of the 10 held acks that flush at once.)
+	more := make([]*broker.Message, 45)
+	for i := range more {
+		more[i] = newMessage(q)
+	}
+	x.publish(more...)
+	for range more {
+		if err := receive(t, sub, 5*time.Second).Ack(x.ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := sub.Close(); err != nil {
+		t.Fatal(err)
+	}
+	expectNone(t, x.consume(q, 50), time.Second)
 }
