@@ -234,7 +234,7 @@ func TestBatchedAcksOnRabbitMQ(t *testing.T) {
 		}
 	}
 	time.Sleep(100 * time.Millisecond) // 20 times lateRounds × ackHold
-	proxy.Cut() // nothing held is flushed: what the broker had is what counts
+	proxy.Cut()                        // nothing held is flushed: what the broker had is what counts
 	again := receive(t, sub, 20*time.Second)
 	if again.Message().ID != ds[0].Message().ID {
 		t.Fatalf("redelivered %s after the cut, want only the unacked %s", again.Message().ID, ds[0].Message().ID)
