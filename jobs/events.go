@@ -9,7 +9,10 @@ import (
 type EventType string
 
 // The event types. A task's events are: enqueued, then per attempt started and
-// one of succeeded, retrying, dead or cancelled.
+// one of succeeded, retrying, dead or cancelled. In the events log an attempt
+// that ended within the same batch (about 100 ms) has no started event: its
+// outcome carries the worker and the run time, and it started at Time less
+// Duration. RunnerConfig.OnEvent sees every event.
 const (
 	EventEnqueued  EventType = "enqueued"
 	EventStarted   EventType = "started"
