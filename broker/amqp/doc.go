@@ -44,9 +44,13 @@
 // # Publishing
 //
 // Publish validates each message (the same rules the decoder applies),
-// declares what it needs, writes every message on one channel of the pool
-// (round robin across calls) with mandatory set, then waits for every
-// confirm: pipelined. A basic.return counts as failure: RabbitMQ sends it
+// declares what it needs, writes the messages with mandatory set, then waits
+// for every confirm: pipelined. A call of fewer than 256 messages writes on
+// the first ready channel of the pool (one broker channel process confirms
+// concurrent small publishes fastest); a larger one is split over the pool's
+// channels. The publishing socket is corked around every call's writes (see
+// socketConn), so a batch, and whatever other callers write meanwhile, goes
+// out in few write system calls instead of one per message. A basic.return counts as failure: RabbitMQ sends it
 // before the confirm of the same message on the same channel, and one
 // goroutine per channel owns the return listener; after a confirm, that
 // goroutine drains the listener before it says whether the message came
@@ -99,10 +103,17 @@
 // publish with confirms first, then ack; if the publish fails nothing is
 // acked and the delivery may be settled otherwise. Requeue is a nack with
 // requeue, meant for shutdown only (on RabbitMQ before 4.3 it counts toward
-// the work queue's delivery limit of 50). Acks are not batched: settles
-// arrive out of order, a multiple-ack would settle deliveries still being
-// worked on, and measured consume throughput with one ack per message
-// matches raw amqp091-go.
+// the work queue's delivery limit of 50).
+//
+// Acks are batched per session (acks.go): an Ack is held for at most about
+// a millisecond, then one basic.ack with multiple=true settles the run of
+// settled delivery tags at the head of the session. It never covers a
+// delivery still being worked on or one that was nacked: acks behind such a
+// delivery wait a few rounds and then go one by one. Close flushes every
+// held ack before the connection closes. A held ack dies with its session
+// like an ack written into a dying socket: the task runs again (at least
+// once). One ack frame per batch instead of per task roughly doubled the
+// drain rate of no-op tasks on a 2-core machine.
 //
 // A delivery that is not a valid warren message arrives with DecodeErr
 // (wrapping ErrMalformed) and whatever could be read. Dead-lettering it
