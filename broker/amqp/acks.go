@@ -45,7 +45,8 @@ const (
 type acker struct {
 	sess *session
 	send func(tag uint64, multiple bool) // writes one basic.ack on sess
-	max  int                             // held acks that trigger a flush before ackHold
+	max  int                             // held acks that trigger a flush before wait
+	wait time.Duration                   // how long acks are held: ackHold
 
 	mu     sync.Mutex
 	low    uint64 // every tag below low is settled on the wire
@@ -64,12 +65,12 @@ func newAcker(link *consumerLink, sess *session, prefetch int, stop <-chan struc
 	send := func(tag uint64, multiple bool) {
 		_ = link.settle(sess, func(ch *amqp.Channel) error { return ch.Ack(tag, multiple) })
 	}
-	return startAcker(sess, send, max(1, prefetch/2), stop)
+	return startAcker(sess, send, max(1, prefetch/2), ackHold, stop)
 }
 
-func startAcker(sess *session, send func(uint64, bool), maxHeld int, stop <-chan struct{}) *acker {
+func startAcker(sess *session, send func(uint64, bool), maxHeld int, wait time.Duration, stop <-chan struct{}) *acker {
 	a := &acker{
-		sess: sess, send: send, max: maxHeld,
+		sess: sess, send: send, max: maxHeld, wait: wait,
 		low: 1, tags: make(map[uint64]tagState),
 		wake: make(chan struct{}, 1), done: make(chan struct{}),
 	}
@@ -117,26 +118,27 @@ func (a *acker) run(stop <-chan struct{}) {
 		case <-stop:
 			return
 		}
-		timer.Reset(ackHold)
-	wait:
-		for {
-			select {
-			case <-timer.C:
-				break wait
-			case <-a.wake:
-				a.mu.Lock()
-				full := a.held >= a.max
-				a.mu.Unlock()
-				if full {
+		// Hold unless enough acks wait already (with a prefetch of 1 or 2,
+		// every ack goes out at once: the next delivery waits for it).
+		if !a.full() {
+			timer.Reset(a.wait)
+		hold:
+			for {
+				select {
+				case <-timer.C:
+					break hold
+				case <-a.wake:
+					if a.full() {
+						timer.Stop()
+						break hold
+					}
+				case <-a.sess.gone:
 					timer.Stop()
-					break wait
+					return
+				case <-stop:
+					timer.Stop()
+					return
 				}
-			case <-a.sess.gone:
-				timer.Stop()
-				return
-			case <-stop:
-				timer.Stop()
-				return
 			}
 		}
 		if a.flush(false) {
@@ -147,6 +149,12 @@ func (a *acker) run(stop <-chan struct{}) {
 			}
 		}
 	}
+}
+
+func (a *acker) full() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.held >= a.max
 }
 
 // flush sends one multiple-ack for the run of settled tags at the head, and

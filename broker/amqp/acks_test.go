@@ -93,7 +93,7 @@ func ackerModel(t *testing.T, stuck int) {
 	w := newWire(t, n)
 	sess := &session{alive: true, gone: make(chan struct{})}
 	stop := make(chan struct{})
-	a := startAcker(sess, w.send, 150, stop)
+	a := startAcker(sess, w.send, 150, ackHold, stop)
 
 	tags := make([]uint64, 0, n)
 	for tag := uint64(1); tag <= n; tag++ {
@@ -166,7 +166,7 @@ func TestAckerSendsBehindARunningTask(t *testing.T) {
 	sess := &session{alive: true, gone: make(chan struct{})}
 	stop := make(chan struct{})
 	defer close(stop)
-	a := startAcker(sess, w.send, 150, stop)
+	a := startAcker(sess, w.send, 150, ackHold, stop)
 	for tag := uint64(2); tag <= 20; tag++ { // tag 1 is still running
 		w.ack(tag)
 		a.hold(tag)
@@ -193,12 +193,33 @@ func TestAckerSendsBehindARunningTask(t *testing.T) {
 	}
 }
 
+// TestAckerSendsAtOnceWhenFull: with enough acks held (every ack, with a
+// prefetch of 1 or 2) nothing waits for the hold.
+func TestAckerSendsAtOnceWhenFull(t *testing.T) {
+	w := newWire(t, 3)
+	sess := &session{alive: true, gone: make(chan struct{})}
+	stop := make(chan struct{})
+	defer close(stop)
+	a := startAcker(sess, w.send, 1, time.Hour, stop)
+	for tag := uint64(1); tag <= 3; tag++ {
+		w.ack(tag)
+		a.hold(tag)
+		deadline := time.Now().Add(5 * time.Second)
+		for unacked, _ := w.state(); unacked > 3-int(tag); unacked, _ = w.state() {
+			if time.Now().After(deadline) {
+				t.Fatalf("ack of tag %d still held after 5 s with max 1", tag)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+}
+
 // TestAckerStopsWithItsSession: once the session is gone nothing more is
 // sent (the broker requeued everything when it ended).
 func TestAckerStopsWithItsSession(t *testing.T) {
 	w := newWire(t, 10)
 	sess := &session{alive: true, gone: make(chan struct{})}
-	a := startAcker(sess, w.send, 150, make(chan struct{}))
+	a := startAcker(sess, w.send, 150, ackHold, make(chan struct{}))
 	close(sess.gone)
 	<-a.done
 	w.ack(1)
