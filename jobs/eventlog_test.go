@@ -63,7 +63,7 @@ func TestEventLogLeavesOutStartedWhenTheOutcomeFollows(t *testing.T) {
 	l.emit(ev("moved", EventSucceeded, 1, "w2", time.Millisecond)) // another worker
 	l.emit(ev("instant", EventStarted, 1, "w1", 0))
 	l.emit(ev("instant", EventDead, 1, "w1", 0)) // no run time to derive a start from
-	l.Stop(context.Background()) // flushes
+	l.Stop(context.Background())                 // flushes
 
 	// "slow2" ends after its start was flushed: both stay. The index of its
 	// started event must not survive the flush ("next" takes its place).
