@@ -155,7 +155,7 @@ func decode(d *amqp.Delivery, queue string) (*broker.Message, error) {
 		ID:         d.MessageId,
 		Kind:       d.Type,
 		Queue:      queue,
-		Args:       append([]byte(nil), d.Body...),
+		Args:       d.Body, // amqp091-go allocates every delivery's body afresh
 		MaxRetries: -1,
 	}
 	r := headerReader{h: d.Headers}
