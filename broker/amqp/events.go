@@ -204,6 +204,7 @@ func (f *follower) run(ctx context.Context, c *consumer) {
 			}
 
 		case <-gone:
+			go drain(deliveries)
 			c, deliveries, gone = nil, nil, nil
 
 		case <-f.link.kick:

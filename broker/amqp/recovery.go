@@ -55,6 +55,10 @@ type consumerLink struct {
 	ended   bool // the connection is closed for good
 	closed  bool // close was called
 	prevTag string
+	// stale are consumer tags of lost sessions still registered in the
+	// library: each keeps a goroutine (and what it buffered) until it is
+	// cancelled, which the next fresh session does.
+	stale []string
 }
 
 // session is one server-side life of the link's channel.
@@ -189,29 +193,52 @@ func (l *consumerLink) start(queue string, prefetch int, args amqp.Table) (*cons
 		l.mu.Unlock()
 		return nil, errNotReady
 	}
-	gen, sess, prev := l.gen, l.cur, l.prevTag
+	gen, sess := l.gen, l.cur
+	fresh := sess == nil || !sess.alive
+	var release []string
+	if fresh {
+		release = l.stale
+		if l.prevTag != "" {
+			release = append(release, l.prevTag)
+		}
+		l.stale, l.prevTag = nil, ""
+	}
 	l.mu.Unlock()
 
-	fresh := sess == nil || !sess.alive
-	if fresh && prev != "" {
-		// Release the library's buffer of the previous session's consumer;
-		// the server does not know the tag any more and just confirms.
-		_ = l.ch.Cancel(prev, false)
+	// Release the library's buffers of lost sessions' consumers; the server
+	// does not know their tags any more and just confirms. A cancel that
+	// fails is tried again by the next fresh session.
+	var kept []string
+	for _, tag := range release {
+		if err := l.ch.Cancel(tag, false); err != nil {
+			kept = append(kept, tag)
+		}
+	}
+	keep := func(tags ...string) {
+		l.mu.Lock()
+		l.stale = append(l.stale, tags...)
+		l.mu.Unlock()
 	}
 	if err := l.ch.Qos(prefetch, 0, false); err != nil {
+		keep(kept...)
 		return nil, err
 	}
 	tag := fmt.Sprintf("%s-%d", l.role, l.tags.Add(1))
 	deliveries, err := l.ch.Consume(queue, tag, false, false, false, false, args)
 	if err != nil {
+		keep(kept...)
 		return nil, err
 	}
 
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.stale = append(l.stale, kept...)
 	if l.gen != gen || l.closed || l.ended || l.ch.IsClosed() {
 		// Lost while starting: whatever was delivered belongs to a dead
-		// session and is requeued by the broker.
+		// session and is requeued by the broker; the consumer's tag is
+		// released with the next session.
+		l.stale = append(l.stale, tag)
+		go drain(deliveries)
 		return nil, errNotReady
 	}
 	if fresh {
@@ -266,3 +293,12 @@ func (l *consumerLink) close() {
 }
 
 var errLinkEnded = errors.New("consumer connection closed")
+
+// drain reads and drops the deliveries of a lost session's consumer until
+// the library closes the channel (when the consumer is cancelled, or the
+// connection closes), so that its buffer goroutine can end. The broker
+// requeued them all.
+func drain(deliveries <-chan amqp.Delivery) {
+	for range deliveries {
+	}
+}

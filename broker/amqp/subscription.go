@@ -284,11 +284,13 @@ func (s *subscription) forward(c *consumer, done chan<- struct{}) {
 			select {
 			case s.out <- del:
 			case <-c.sess.gone:
+				go drain(c.deliveries)
 				return
 			case <-s.doneCh:
 				return
 			}
 		case <-c.sess.gone:
+			go drain(c.deliveries)
 			return
 		case <-s.doneCh:
 			return
