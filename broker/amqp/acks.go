@@ -178,10 +178,11 @@ func (a *acker) flush(final bool) bool {
 	}
 	var singles []uint64
 	if a.held > 0 {
+		full := a.held >= a.max
 		for tag, st := range a.tags {
 			switch {
 			case st == tagSent:
-			case st >= lateRounds || final || a.held >= a.max:
+			case st >= lateRounds || final || full:
 				singles = append(singles, tag)
 				a.tags[tag] = tagSent
 				a.held--

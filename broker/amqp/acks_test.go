@@ -214,6 +214,28 @@ func TestAckerSendsAtOnceWhenFull(t *testing.T) {
 	}
 }
 
+// TestAckerSendsLateAcksWhenHalfThePrefetchIsHeld: acks behind a running
+// delivery go out one by one as soon as max of them are held, without
+// waiting out their rounds.
+func TestAckerSendsLateAcksWhenHalfThePrefetchIsHeld(t *testing.T) {
+	w := newWire(t, 5)
+	sess := &session{alive: true, gone: make(chan struct{})}
+	stop := make(chan struct{})
+	defer close(stop)
+	a := startAcker(sess, w.send, 4, time.Hour, stop)
+	for tag := uint64(2); tag <= 5; tag++ { // tag 1 is still running
+		w.ack(tag)
+		a.hold(tag)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for unacked, _ := w.state(); unacked > 1; unacked, _ = w.state() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d tags unacked 5 s after 4 acks were held with max 4", unacked)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // TestAckerStopsWithItsSession: once the session is gone nothing more is
 // sent (the broker requeued everything when it ended).
 func TestAckerStopsWithItsSession(t *testing.T) {
