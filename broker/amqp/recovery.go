@@ -208,31 +208,24 @@ func (l *consumerLink) start(queue string, prefetch int, args amqp.Table) (*cons
 	// Release the library's buffers of lost sessions' consumers; the server
 	// does not know their tags any more and just confirms. A cancel that
 	// fails is tried again by the next fresh session.
-	var kept []string
 	for _, tag := range release {
 		if err := l.ch.Cancel(tag, false); err != nil {
-			kept = append(kept, tag)
+			l.mu.Lock()
+			l.stale = append(l.stale, tag)
+			l.mu.Unlock()
 		}
 	}
-	keep := func(tags ...string) {
-		l.mu.Lock()
-		l.stale = append(l.stale, tags...)
-		l.mu.Unlock()
-	}
 	if err := l.ch.Qos(prefetch, 0, false); err != nil {
-		keep(kept...)
 		return nil, err
 	}
 	tag := fmt.Sprintf("%s-%d", l.role, l.tags.Add(1))
 	deliveries, err := l.ch.Consume(queue, tag, false, false, false, false, args)
 	if err != nil {
-		keep(kept...)
 		return nil, err
 	}
 
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.stale = append(l.stale, kept...)
 	if l.gen != gen || l.closed || l.ended || l.ch.IsClosed() {
 		// Lost while starting: whatever was delivered belongs to a dead
 		// session and is requeued by the broker; the consumer's tag is
